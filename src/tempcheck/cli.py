@@ -1,0 +1,174 @@
+"""``tempcheck <verb>``: a thin command line over the library.
+
+Every user mistake ends as one line ``error: ...`` on stderr and exit status 2, with no
+traceback; nothing already written is damaged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, TempcheckError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other user error
+        raise ConfigError(message)
+
+
+def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("--config", help="YAML recipe (e.g. configs/digits_cnn.yaml)")
+    p.add_argument("--temperatures", help="τ list '0.1,1,10' or log range '0.1:100:7'")
+    p.add_argument("--betas", help="β = 1/τ list, instead of --temperatures")
+    p.add_argument("--seeds", help="seeds '0,1,2'")
+    p.add_argument("--lrs", help="grid of base learning rates '0.01,0.05'")
+    p.add_argument("--lr-exponent", type=float, help="a in η = η̃·τ^a (train.lr_temperature_exponent)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--model", help="model family (see `tempcheck list`)")
+    p.add_argument("--dataset", help="dataset (see `tempcheck list`)")
+    p.add_argument("--data-dir", help="folder holding the dataset files")
+    p.add_argument("--corruptions-dir", help="released CIFAR-10-C / Tiny-ImageNet-C files")
+    p.add_argument("--download", action="store_true", help="allow downloading the dataset")
+    p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
+    p.add_argument("--max-bank", type=int, help="at most K members per bank (1 = all alone)")
+    p.add_argument("--eval", help="evaluations to run: 'all' (default), 'none' or a list")
+    p.add_argument("--adv-train", choices=["none", "pgd", "trades"], help="adversarial training")
+    p.add_argument("--backend", choices=["local", "ray"])
+    p.add_argument("--ray-address", help="address of an existing Ray cluster")
+    p.add_argument("--gpus-per-bank", type=float)
+    p.add_argument("--no-report", action="store_true", help="skip building the report")
+    p.add_argument("overrides", nargs="*", help="dotted overrides: train.lr=0.05 ...")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does.")
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    _add_run_options(sub.add_parser("sweep", help="train and evaluate a temperature sweep"),
+                     "runs/sweep")
+    p = sub.add_parser("train", help="train one bank (a sweep with one seed)")
+    _add_run_options(p, "runs/train")
+    p = sub.add_parser("report", help="(re)build report.html and report.md of a run folder")
+    p.add_argument("out")
+    sub.add_parser("list", help="list models, datasets and evaluations")
+    return parser
+
+
+def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Pull ``--section.key=value`` options out of argv (argparse cannot declare them)."""
+    rest, overrides = [], []
+    for a in argv:
+        if a.startswith("--") and "." in a.split("=", 1)[0]:
+            overrides.append(a[2:])
+        else:
+            rest.append(a)
+    return rest, overrides
+
+
+def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
+    from .config import load_config
+
+    extra: list[str] = []
+    if verb == "train" and not args.seeds:
+        extra.append("sweep.seeds=[0]")
+    if args.temperatures is not None and args.betas is not None:
+        raise ConfigError("give --temperatures or --betas, not both")
+    if args.temperatures is not None:
+        extra.append(f"sweep.temperatures='{args.temperatures}'")
+    if args.betas is not None:
+        from .config import parse_temperatures
+
+        taus = [1.0 / b for b in parse_temperatures(args.betas)]
+        extra.append(f"sweep.temperatures={taus}")
+    simple = {
+        "seeds": "sweep.seeds", "epochs": "train.epochs", "model": "model.name",
+        "dataset": "data.name", "data_dir": "data.data_dir", "device": "train.device",
+        "max_bank": "sweep.max_bank", "adv_train": "train.adv_train",
+        "backend": "sweep.backend", "ray_address": "sweep.ray_address",
+        "lr_exponent": "train.lr_temperature_exponent", "gpus_per_bank": "sweep.gpus_per_bank",
+        "corruptions_dir": "eval.corruption.corruptions_dir",
+    }
+    for attr, key in simple.items():
+        value = getattr(args, attr)
+        if value is not None:
+            extra.append(f"{key}='{value}'" if isinstance(value, str) else f"{key}={value}")
+    if args.lrs is not None:
+        extra.append(f"sweep.lrs='{args.lrs}'")
+    if args.eval is not None:
+        extra.append(f"eval.run='{args.eval}'")
+    if args.download:
+        extra.append("data.download=true")
+    for o in args.overrides:
+        if "=" not in o:
+            raise ConfigError(f"unexpected argument {o!r} (overrides look like train.lr=0.05)")
+    return load_config(args.config, [*overrides, *args.overrides, *extra])
+
+
+def cmd_sweep(args, overrides, verb: str) -> int:
+    from .progress import ConsoleProgress
+    from .report.rundata import RunData
+    from .report.section_core import format_summary_table, summary_rows
+    from .sweep.run import run_sweep
+
+    config = config_from_args(args, overrides, verb)
+    progress = ConsoleProgress()
+    rows, root = run_sweep(config, args.out, resume=args.resume, progress=progress,
+                           report=not args.no_report)
+    run = RunData.load(root)
+    print(format_summary_table(summary_rows(run), markdown=False))
+    bad = [r for r in rows if r.get("status") != "ok"]
+    if bad:
+        print(f"\n{len(bad)} member(s) did not train normally: "
+              + ", ".join(f"τ={float(r['temperature']):g}/seed {r['seed']}: {r['status']}"
+                          for r in bad))
+    print(f"\nresults: {Path(root) / 'results.csv'}")
+    if not args.no_report:
+        print(f"report:  {(Path(root) / 'report.html').resolve()}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report.build import build_report
+
+    html_path, md_path = build_report(args.out)
+    print(f"report:  {html_path.resolve()}\nmarkdown: {md_path.resolve()}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .registry import names
+    from .sweep.evaluations import available
+
+    print("models:      " + ", ".join(names("model")))
+    print("datasets:    " + ", ".join(names("dataset")))
+    print("evaluations: " + ", ".join(ev.name for ev in available()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rest, overrides = _split_overrides(argv)
+        args = build_parser().parse_args(rest)
+        if args.verb in ("sweep", "train"):
+            return cmd_sweep(args, overrides, args.verb)
+        if overrides:
+            raise ConfigError(f"{args.verb} takes no config overrides ({overrides[0]})")
+        if args.verb == "report":
+            return cmd_report(args)
+        if args.verb == "list":
+            return cmd_list(args)
+        raise ConfigError(f"unknown command {args.verb!r}")
+    except TempcheckError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,10 @@
+"""Dataset sources; importing this package registers them by name."""
+
+from ..registry import register
+from .base import DatasetSplits, Split, as_float
+from .digits import load_digits_splits
+from .loader import BatchLoader
+
+register("dataset", "digits")(load_digits_splits)
+
+__all__ = ["BatchLoader", "DatasetSplits", "Split", "as_float", "load_digits_splits"]

@@ -1,0 +1,211 @@
+"""Banked primitives: K independent members fused into single kernels.
+
+Layout conventions (DESIGN.md):
+- Every parameter and buffer of a member lives at index k of a leading K axis (e.g. a
+  BankLinear weight is ``(K, in, out)``), so the optimiser, freezing and member extraction can
+  treat any parameter generically as ``p[k]``.
+- Convolutional activations travel as ``(B, K*C, H, W)``: member k owns channels
+  ``[k*C, (k+1)*C)``. A grouped convolution with ``groups=K`` is then exactly K separate
+  convolutions, and per-channel ops (BatchNorm, pooling) stay per member.
+- Vector activations travel as ``(B, K, D)``.
+
+Initialisation: each layer implements ``init_member(k, generator)`` drawing member k's
+parameters from ``generator`` in a fixed order; a model calls it for every layer in module order
+with one generator per member seeded with that member's seed. Member k of any bank is therefore
+drawn exactly as a K = 1 model with the same seed would be (the bank-equivalence property).
+Default init follows PyTorch's ``nn.Linear`` / ``nn.Conv2d``: U(−1/√fan_in, 1/√fan_in).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BankModule(nn.Module):
+    """A layer holding K members; subclasses draw member k's parameters in ``init_member``."""
+
+    members: int
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _uniform_(t: torch.Tensor, bound: float, generator: torch.Generator) -> None:
+    with torch.no_grad():
+        sample = torch.rand(t.shape, generator=generator, dtype=torch.float32)
+        t.copy_((sample * 2.0 - 1.0) * bound)
+
+
+class BankLinear(BankModule):
+    """K independent affine maps ``(B, K, in) -> (B, K, out)``; a shared input ``(B, in)`` is
+    broadcast to every member with one matmul.
+
+    Args:
+        init_scale: multiplies member weights and biases after the default draw; on a
+            classifier head this sets the initial logit norm ‖z₀‖ independently of β
+            (REFERENCE.md §3).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, *, members: int, bias: bool = True,
+        init_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.members, self.in_features, self.out_features = members, in_features, out_features
+        self.init_scale = float(init_scale)
+        self.weight = nn.Parameter(torch.empty(members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(members, out_features)) if bias else None
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:
+        bound = 1.0 / math.sqrt(self.in_features)
+        _uniform_(self.weight[k], bound, generator)
+        if self.bias is not None:
+            _uniform_(self.bias[k], bound, generator)
+        if self.init_scale != 1.0:
+            with torch.no_grad():
+                self.weight[k].mul_(self.init_scale)
+                if self.bias is not None:
+                    self.bias[k].mul_(self.init_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # shared input (B, in): one matmul against (in, K*out)
+            w = self.weight.permute(1, 0, 2).reshape(self.in_features, -1)
+            out = (x @ w).view(x.shape[0], self.members, self.out_features)
+        elif x.dim() == 3:  # (B, K, in) -> (K, B, in) @ (K, in, out) -> (B, K, out)
+            out = torch.bmm(x.transpose(0, 1), self.weight).transpose(0, 1)
+        else:
+            raise ValueError(f"BankLinear expects (B, in) or (B, K, in), got {tuple(x.shape)}")
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, members={self.members}"
+
+
+class BankConv2d(BankModule):
+    """K independent 2-d convolutions fused as one grouped convolution.
+
+    Input ``(B, K*in, H, W)`` (member-major channels) or, when ``shared_input`` is set, a
+    shared ``(B, in, H, W)`` that every member sees (one dense convolution producing all K
+    members' channels, cheaper than repeating the input K times). Output ``(B, K*out, H', W')``.
+    Weight ``(K, out, in/groups, kh, kw)``.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, *, members: int,
+        stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = True,
+        shared_input: bool = False,
+    ) -> None:
+        super().__init__()
+        if shared_input and groups != 1:
+            raise ValueError("a shared-input convolution cannot also be grouped")
+        self.members, self.in_channels, self.out_channels = members, in_channels, out_channels
+        self.kernel_size, self.stride, self.padding, self.groups = kernel_size, stride, padding, groups
+        self.shared_input = shared_input
+        self.weight = nn.Parameter(
+            torch.empty(members, out_channels, in_channels // groups, kernel_size, kernel_size)
+        )
+        self.bias = nn.Parameter(torch.empty(members, out_channels)) if bias else None
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:
+        fan_in = (self.in_channels // self.groups) * self.kernel_size**2
+        bound = 1.0 / math.sqrt(fan_in)
+        _uniform_(self.weight[k], bound, generator)
+        if self.bias is not None:
+            _uniform_(self.bias[k], bound, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(-1, *self.weight.shape[2:])  # (K*out, in/g, kh, kw)
+        b = self.bias.reshape(-1) if self.bias is not None else None
+        expected = self.in_channels if self.shared_input else self.members * self.in_channels
+        if x.shape[1] != expected:
+            raise ValueError(
+                f"BankConv2d expected {expected} input channels, got {tuple(x.shape)}"
+            )
+        groups = 1 if self.shared_input else self.members * self.groups
+        return F.conv2d(x, w, b, self.stride, self.padding, 1, groups)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, s={self.stride}, "
+            f"members={self.members}, shared_input={self.shared_input}"
+        )
+
+
+class BankBatchNorm2d(BankModule):
+    """Per-member BatchNorm over ``(B, K*C, H, W)``: per-member affine parameters ``(K, C)`` and
+    running statistics ``(K, C)``; batch statistics are per channel, hence per member."""
+
+    def __init__(self, channels: int, *, members: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.members, self.channels, self.momentum, self.eps = members, channels, momentum, eps
+        self.weight = nn.Parameter(torch.ones(members, channels))
+        self.bias = nn.Parameter(torch.zeros(members, channels))
+        self.register_buffer("running_mean", torch.zeros(members, channels))
+        self.register_buffer("running_var", torch.ones(members, channels))
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            self.weight[k].fill_(1.0)
+            self.bias[k].zero_()
+            self.running_mean[k].zero_()
+            self.running_var[k].fill_(1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # views of the (K, C) buffers: batch_norm updates them in place
+        return F.batch_norm(
+            x, self.running_mean.view(-1), self.running_var.view(-1), self.weight.reshape(-1),
+            self.bias.reshape(-1), self.training, self.momentum, self.eps,
+        )
+
+
+class BankLayerNorm(BankModule):
+    """Per-member LayerNorm over the last axis of ``(B, K, ..., D)`` with ``(K, D)`` affine."""
+
+    def __init__(self, dim: int, *, members: int, eps: float = 1e-5):
+        super().__init__()
+        self.members, self.dim, self.eps = members, dim, eps
+        self.weight = nn.Parameter(torch.ones(members, dim))
+        self.bias = nn.Parameter(torch.zeros(members, dim))
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:
+        with torch.no_grad():
+            self.weight[k].fill_(1.0)
+            self.bias[k].zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.layer_norm(x, (self.dim,), eps=self.eps)
+        shape = (self.members,) + (1,) * (x.dim() - 3) + (self.dim,)  # member axis is dim 1
+        return y * self.weight.view(shape) + self.bias.view(shape)
+
+
+class BankDropout(BankModule):
+    """Dropout whose masks are drawn independently per member (they are, elementwise)."""
+
+    def __init__(self, p: float, *, members: int):
+        super().__init__()
+        self.members, self.p = members, p
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.p, self.training)
+
+
+class InputNormalize(nn.Module):
+    """Per-channel (x − mean) / std, so models take images in [0, 1] (attacks need that)."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1,) * (x.dim() - 3) + (-1, 1, 1)  # channel axis is third from last
+        return (x - self.mean.view(shape)) / self.std.view(shape)

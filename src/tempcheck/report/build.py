@@ -1,0 +1,91 @@
+"""Build ``report.html`` (self-contained) and ``report.md`` (+ ``figures/*.png``) from a run folder.
+
+Sections run in a fixed order; sections of later stages (calibration, corruptions, adversarial,
+gradient balance, features, early-learning dynamics) come from ``section_<name>.py`` modules and
+say "not run" when their evaluation did not run, or when this version lacks them. A section that
+crashes is shown as an error instead of taking the whole report down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from ..errors import RunFolderError
+from . import section_core
+from .base import Section
+from .plots import figure_png
+from .rundata import RunData
+
+# (title used when the module is missing, module name)
+OPTIONAL_SECTIONS = (
+    ("Calibration", "section_calibration"),
+    ("Common corruptions", "section_corruption"),
+    ("Adversarial robustness", "section_adversarial"),
+    ("Gradient balance across negative classes", "section_gradients"),
+    ("Logits during training", "section_logits"),
+    ("Feature geometry", "section_features"),
+    ("Early-learning theory against measurement", "section_dynamics"),
+    ("Distillation", "section_distill"),
+)
+
+
+def build_sections(run: RunData) -> list[Section]:
+    builders = [section_core.build_setup, section_core.build_summary,
+                section_core.build_vs_temperature, section_core.build_learning_curves]
+    sections = [_safe(b, run, b.__name__) for b in builders]
+    for title, name in OPTIONAL_SECTIONS:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(name):
+                sections.append(Section.not_run(title, "not available in this version"))
+                continue
+            raise
+        sections.append(_safe(module.build, run, title))
+    return sections
+
+
+def _safe(builder, run: RunData, title: str) -> Section:
+    try:
+        return builder(run)
+    except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        return Section(title=title, markdown=f"*Section failed:* `{type(exc).__name__}: {exc}`",
+                       ran=False)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def build_report(out: str | Path) -> tuple[Path, Path]:
+    """Write report.html, report.md and figures/ into ``out``; returns (html path, md path)."""
+    from ..sweep.store import atomic_write_bytes, atomic_write_text
+
+    root = Path(out)
+    if not (root / "results.csv").is_file():
+        raise RunFolderError(f"{root} has no results.csv; is it a tempcheck run folder?")
+    run = RunData.load(root)
+    sections = build_sections(run)
+    cfg = run.sweep.get("config", {})
+    title = (f"tempcheck report — {cfg.get('data', {}).get('name', '?')} / "
+             f"{cfg.get('model', {}).get('name', '?')}")
+    images: dict[int, list[tuple[str, bytes]]] = {}
+    md = [f"# {title}", ""]
+    for i, s in enumerate(sections):
+        md += [f"## {s.title}", "", s.markdown, ""]
+        for j, (caption, fig) in enumerate(s.figures):
+            png = figure_png(fig) if isinstance(fig, Figure) else fig
+            images.setdefault(i, []).append((caption, png))
+            name = f"figures/{i:02d}-{_slug(s.title)}-{j}.png"
+            atomic_write_bytes(root / name, png)
+            md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    from .html import render_html
+
+    html_path, md_path = root / "report.html", root / "report.md"
+    atomic_write_text(html_path, render_html(title, sections, images))
+    atomic_write_text(md_path, "\n".join(md))
+    return html_path, md_path

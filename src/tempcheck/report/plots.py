@@ -1,0 +1,110 @@
+"""Pure plotting functions: data in, ``matplotlib.figure.Figure`` out.
+
+No pyplot global state (figures are built with ``Figure()`` directly), so they are safe in
+threads, in tests without a display, and in workers. Temperatures go on a log axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+TAU_LABEL = "training temperature τ (log scale)"
+
+
+def temperature_colors(temperatures: Sequence[float]) -> dict[float, tuple]:
+    """A stable colour per τ (viridis, cold to hot)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    taus = sorted(set(float(t) for t in temperatures))
+    n = max(1, len(taus) - 1)
+    return {t: cmap(i / n) for i, t in enumerate(taus)}
+
+
+def metric_vs_temperature(
+    series: Mapping[str, Mapping[float, Sequence[float]]], *, ylabel: str, title: str = "",
+    baseline: float | None = None,
+) -> Figure:
+    """One line per series: mean over seeds against τ, with a min–max band and the seeds as dots.
+
+    Args:
+        series: {label: {τ: [values over seeds]}}.
+        baseline: optional horizontal reference line (e.g. chance accuracy).
+    """
+    fig = Figure(figsize=(5.2, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    for label, by_tau in series.items():
+        taus = np.array(sorted(by_tau))
+        if taus.size == 0:
+            continue
+        vals = [np.asarray(by_tau[t], dtype=float) for t in taus]
+        mean = np.array([v.mean() for v in vals])
+        lo = np.array([v.min() for v in vals])
+        hi = np.array([v.max() for v in vals])
+        (line,) = ax.plot(taus, mean, marker="o", label=label)
+        ax.fill_between(taus, lo, hi, alpha=0.2, color=line.get_color())
+        for t, v in zip(taus, vals):
+            ax.scatter(np.full(v.shape, t), v, s=8, color=line.get_color(), alpha=0.5)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel(TAU_LABEL)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def curves_by_temperature(
+    curves: Mapping[float, Sequence[Sequence[float]]], *, ylabel: str, xlabel: str = "epoch",
+    title: str = "", log_y: bool = False,
+) -> Figure:
+    """Per τ: the mean curve over seeds with a min–max band.
+
+    Args:
+        curves: {τ: [curve per seed]}, each curve a sequence over epochs (NaN where missing).
+    """
+    fig = Figure(figsize=(5.6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    colors = temperature_colors(list(curves))
+    for tau in sorted(curves):
+        runs = [np.asarray(c, dtype=float) for c in curves[tau] if len(c)]
+        if not runs:
+            continue
+        n = max(len(r) for r in runs)
+        mat = np.full((len(runs), n), np.nan)
+        for i, r in enumerate(runs):
+            mat[i, : len(r)] = r
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(mat, axis=0)
+            lo, hi = np.nanmin(mat, axis=0), np.nanmax(mat, axis=0)
+        x = np.arange(1, n + 1)
+        ax.plot(x, mean, color=colors[tau], label=f"τ={tau:g}")
+        ax.fill_between(x, lo, hi, color=colors[tau], alpha=0.15)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="x-small", ncol=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """Render a Figure to PNG bytes with the Agg canvas."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

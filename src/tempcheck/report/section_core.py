@@ -1,0 +1,175 @@
+"""Core report sections: setup and provenance, summary table, metrics vs τ, learning curves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import plots
+from .base import Section, md_table
+from .rundata import RunData
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+
+
+def summary_rows(run: RunData) -> list[dict]:
+    """One row per (τ, base lr): accuracy mean ± std over seeds, NLL, ECE, counts by status."""
+    keyed: dict[tuple, list[dict]] = {}
+    for r in run.results:
+        keyed.setdefault((float(r["temperature"]), float(r.get("base_lr") or 0.0)), []).append(r)
+    out = []
+    for (tau, lr), rows in sorted(keyed.items()):
+        ok = [r for r in rows if r.get("status") in ("ok", "stalled")]
+
+        def col(name, ok=ok):
+            return [r[name] for r in ok if isinstance(r.get(name), float)
+                    and not math.isnan(r[name])]
+
+        acc_m, acc_s = _mean_std(col("test_acc"))
+        statuses = [str(r.get("status")) for r in rows]
+        out.append({
+            "temperature": tau, "base_lr": lr, "n": len(rows),
+            "acc_mean": acc_m, "acc_std": acc_s,
+            "nll": _mean_std(col("test_nll"))[0], "ece": _mean_std(col("test_ece"))[0],
+            "ece_ts": _mean_std(col("test_ece_ts"))[0],
+            "corr_acc": _mean_std(col("corr_acc_mean"))[0],
+            "robust_worst": _mean_std(col("robust_acc_worst"))[0],
+            "status": ", ".join(f"{s}×{statuses.count(s)}" for s in sorted(set(statuses))),
+        })
+    return out
+
+
+def format_summary_table(rows: list[dict], markdown: bool = True) -> str:
+    """The τ table printed by ``tempcheck sweep`` and shown in the report."""
+    multi_lr = len({r["base_lr"] for r in rows}) > 1
+    header = ["τ"] + (["lr"] if multi_lr else []) + [
+        "test acc (mean ± std)", "NLL", "ECE", "ECE after TS", "corruption acc",
+        "worst-case robust acc", "status"]
+
+    def f(v, pct=False):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "–"
+        return f"{100 * v:.2f}%" if pct else f"{v:.4f}"
+
+    body = []
+    for r in rows:
+        acc = "–" if math.isnan(r["acc_mean"]) else \
+            f"{100 * r['acc_mean']:.2f} ± {100 * r['acc_std']:.2f}%"
+        body.append([f"{r['temperature']:g}"] + ([f"{r['base_lr']:g}"] if multi_lr else []) + [
+            acc, f(r["nll"]), f(r["ece"], True), f(r["ece_ts"], True), f(r["corr_acc"], True),
+            f(r["robust_worst"], True), r["status"]])
+    if markdown:
+        return md_table(header, body)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    sep = "  ".join("-" * w for w in widths)
+    rows_txt = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in body]
+    return "\n".join([line, sep, *rows_txt])
+
+
+def build_setup(run: RunData) -> Section:
+    cfg = run.sweep.get("config", {})
+    v = run.sweep.get("versions", {})
+    d, m, t, s = (cfg.get(k, {}) for k in ("data", "model", "train", "sweep"))
+    lines = [
+        f"- **Data**: `{d.get('name')}` (split seed {d.get('split_seed')}, augment "
+        f"{d.get('augment')})",
+        f"- **Model**: `{m.get('name')}` {m.get('options') or ''} (head init scale "
+        f"{m.get('head_init_scale')})",
+        f"- **Training**: {t.get('optimizer')} lr {t.get('lr')} × τ^{t.get('lr_temperature_exponent')}"
+        f", momentum {t.get('momentum')}, weight decay {t.get('weight_decay')}, "
+        f"{t.get('schedule')} schedule, {t.get('epochs')} epochs, batch {t.get('batch_size')}, "
+        f"label smoothing {t.get('label_smoothing')}, adversarial training {t.get('adv_train')}",
+        f"- **Grid**: τ = {', '.join(f'{x:g}' for x in s.get('temperatures', []))}; seeds "
+        f"{s.get('seeds')}; lrs {s.get('lrs') or [t.get('lr')]}; "
+        f"{len(run.sweep.get('groups', []))} banks",
+        f"- **Evaluations**: {', '.join(run.sweep.get('evaluations', []))}",
+        f"- **Software**: tempcheck {v.get('tempcheck')} (git {str(v.get('git'))[:10]}), torch "
+        f"{v.get('torch')}, CUDA {v.get('cuda')}, Python {v.get('python')}",
+        f"- **Machine**: {v.get('platform')}, {v.get('cpu_count')} CPUs, GPU "
+        f"{v.get('cuda_device') or 'none'}",
+        f"- **Wall time**: {run.sweep.get('wall_seconds', '–')} s (started "
+        f"{run.sweep.get('started', '–')})",
+    ]
+    return Section("Setup and provenance", "\n".join(lines))
+
+
+def build_summary(run: RunData) -> Section:
+    if not run.results:
+        return Section.not_run("Summary", "results.csv is missing or empty")
+    rows = summary_rows(run)
+    text = format_summary_table(rows)
+    bad = [r for r in run.results if r.get("status") not in ("ok",)]
+    if bad:
+        notes = []
+        for r in bad:
+            extra = ""
+            if r.get("status") == "diverged":
+                extra = f" at epoch {r.get('diverged_epoch')!s}"
+            elif r.get("status") == "stalled":
+                extra = f" (final train accuracy {r.get('final_train_acc')!s})"
+            elif r.get("status") == "failed":
+                extra = f": {r.get('error', '')}"
+            notes.append(f"- τ = {float(r['temperature']):g}, seed {r.get('seed')!s}: "
+                         f"**{r.get('status')}**{extra}")
+        text += "\n\nMembers that did not train normally (excluded from means):\n\n" + \
+            "\n".join(notes)
+    return Section("Summary", text)
+
+
+def build_vs_temperature(run: RunData) -> Section:
+    rows = run.ok_rows()
+    if not rows:
+        return Section.not_run("Accuracy, NLL and ECE against τ", "no member trained")
+    figs = [
+        ("Test accuracy against training τ (mean, min–max band over seeds).",
+         plots.metric_vs_temperature({"test": run.column_by_temperature("test_acc", rows),
+                                      "validation": run.column_by_temperature("val_acc", rows)},
+                                     ylabel="accuracy")),
+        ("Test NLL against training τ.",
+         plots.metric_vs_temperature({"test NLL": run.column_by_temperature("test_nll", rows)},
+                                     ylabel="NLL")),
+        ("Test ECE (15 bins) against training τ.",
+         plots.metric_vs_temperature({"test ECE": run.column_by_temperature("test_ece", rows)},
+                                     ylabel="ECE")),
+    ]
+    return Section("Accuracy, NLL and ECE against τ", "", figs)
+
+
+def learning_curves(run: RunData, key: str, transform=lambda v: v) -> dict[float, list[list]]:
+    """{τ: [per-seed curve of ``key``]} from every group's metrics.jsonl."""
+    groups = {g["name"]: g for g in run.sweep.get("groups", [])}
+    curves: dict[float, list[list]] = {}
+    for gname, records in run.metrics.items():
+        members = groups.get(gname, {}).get("members", [])
+        for k, m in enumerate(members):
+            curve = []
+            for rec in records:
+                vals = rec.get(key)
+                v = vals[k] if vals and k < len(vals) else None
+                curve.append(math.nan if v is None else transform(v))
+            curves.setdefault(float(m["temperature"]), []).append(curve)
+    return curves
+
+
+def build_learning_curves(run: RunData) -> Section:
+    if not run.metrics:
+        return Section.not_run("Learning curves", "no metrics.jsonl found")
+    figs = [
+        ("Test error during training per τ (mean line, min–max band over seeds).",
+         plots.curves_by_temperature(learning_curves(run, "test_acc", lambda a: 1 - a),
+                                     ylabel="test error")),
+        ("Training loss (at the training temperature) per τ.",
+         plots.curves_by_temperature(learning_curves(run, "train_loss"), ylabel="train loss",
+                                     log_y=True)),
+        ("Mean logit norm ‖z‖ on validation inputs per τ.",
+         plots.curves_by_temperature(learning_curves(run, "logit_norm"), ylabel="‖z‖",
+                                     log_y=True)),
+    ]
+    return Section("Learning curves", "", figs)

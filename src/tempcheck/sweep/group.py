@@ -1,0 +1,238 @@
+"""Train and evaluate one group (bank) and write its folder ``groups/<name>/``.
+
+Files (all written atomically): ``config.json`` (the group and resolved config),
+``metrics.jsonl`` (one record per epoch, per-member lists), ``checkpoint.pt`` (every
+``train.checkpoint_every`` epochs and at the end; resumable), ``eval.json``, ``arrays.npz``,
+``rows.json`` (this group's results.csv rows), ``tables.json`` (long-format evaluation rows),
+and last ``done.json``, whose presence marks the group finished.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..data.base import DatasetSplits
+from ..eval.base import EvalContext
+from ..progress import NullProgress, Progress
+from ..registry import create_model, load_dataset
+from ..train.loop import FitOptions, History, fit
+from . import store
+from .evaluations import Evaluation, run_function
+from .plan import Group
+
+# DESIGN.md's columns in its order; evaluations append theirs after these (never renamed)
+RESULT_COLUMNS = [
+    "group", "member", "dataset", "model", "temperature", "seed", "lr", "epochs", "status",
+    "test_acc", "test_nll", "test_ece", "test_brier", "ts_temperature", "test_ece_ts",
+    "test_nll_ts", "corr_acc_mean", "robust_acc_worst", "masking_suspected", "train_seconds",
+    "base_lr", "diverged_epoch", "final_train_acc", "error",
+]
+
+
+@dataclass
+class GroupOutcome:
+    name: str
+    rows: list[dict]
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    skipped: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def fit_options(config: Config, device: torch.device) -> FitOptions:
+    t = config.train
+    precision = t.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return FitOptions(
+        epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, momentum=t.momentum,
+        nesterov=t.nesterov, weight_decay=t.weight_decay, betas=tuple(t.betas),
+        schedule=t.schedule, warmup_epochs=t.warmup_epochs, step_epochs=t.step_epochs,
+        step_gamma=t.step_gamma, label_smoothing=t.label_smoothing, stall_margin=t.stall_margin,
+        eval_every=t.eval_every, eval_batch_size=config.eval.batch_size, precision=precision,
+        adv_train=t.adv_train, adv_options=dict(t.adv_options),
+    )
+
+
+_DATA_CACHE: dict[str, DatasetSplits] = {}
+
+
+def load_data(config: Config) -> DatasetSplits:
+    """Load (once per process) the dataset named by ``config.data``."""
+    d = config.data
+    key = store.to_json({"name": d.name, "dir": d.data_dir, "seed": d.split_seed,
+                         "options": d.options}, indent=None)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load_dataset(d.name, data_dir=d.data_dir, split_seed=d.split_seed,
+                                        download=d.download, **d.options)
+    return _DATA_CACHE[key]
+
+
+def build_model(config: Config, data: DatasetSplits, group: Group) -> torch.nn.Module:
+    kwargs = dict(config.model.options)
+    if data.kind == "image":
+        kwargs.update(data.model_kwargs())
+    else:
+        kwargs.update(num_classes=data.num_classes, **data.extra.get("model_kwargs", {}))
+    return create_model(config.model.name, members=len(group.members),
+                        seeds=[m.seed for m in group.members],
+                        head_init_scale=config.model.head_init_scale, **kwargs)
+
+
+def _make_augment(config: Config, data: DatasetSplits):
+    if config.data.augment == "none" or data.kind != "image":
+        return None
+    from ..data.augment import make_augment
+
+    return make_augment(config.data.augment, image_size=data.image_size)
+
+
+def run_group(
+    root: Path, config: Config, group: Group, evaluations: list[Evaluation], *,
+    resume: bool = False, progress: Progress | None = None,
+) -> GroupOutcome:
+    """Train (or resume) and evaluate ``group``; returns its results rows and tables."""
+    progress = progress or NullProgress()
+    gdir = Path(root) / "groups" / group.name
+    if resume and (gdir / "done.json").is_file():
+        rows = store_json(gdir / "rows.json")
+        tables = store_json(gdir / "tables.json") if (gdir / "tables.json").is_file() else {}
+        return GroupOutcome(group.name, rows, tables, skipped=True)
+    device = resolve_device(config.train.device)
+    data = load_data(config)
+    data_dev = data.to(device) if _fits_on(data, device) else data
+    model = build_model(config, data, group).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    taus = torch.tensor([m.temperature for m in group.members])
+    lrs = torch.tensor([m.lr for m in group.members])
+    store.atomic_write_json(gdir / "config.json", {"group": group.to_dict(),
+                                                   "config": config.to_dict()})
+    start_state = None
+    ckpt_path = gdir / "checkpoint.pt"
+    if resume and ckpt_path.is_file():
+        state = store.load_checkpoint(ckpt_path)
+        if state.get("finished_training"):
+            start_state = state
+        elif int(state["epoch"]) < config.train.epochs:
+            start_state = state
+    every = max(1, config.train.checkpoint_every)
+    records: list[dict] = list(start_state["history"]["records"]) if start_state else []
+
+    def on_epoch_end(epoch: int, snapshot) -> None:
+        state = snapshot()
+        records[:] = state["history"]["records"]
+        store.atomic_write_jsonl(gdir / "metrics.jsonl", records)
+        if (epoch + 1) % every == 0 or epoch == config.train.epochs - 1:
+            store.atomic_torch_save(ckpt_path, state)
+
+    compiled = torch.compile(model) if config.train.compile else model
+    progress.log(f"group {group.name}: {len(group.members)} members, "
+                 f"τ = {', '.join(f'{m.temperature:g}' for m in group.members)}")
+    if start_state is not None and int(start_state["epoch"]) + 1 >= config.train.epochs:
+        model.load_state_dict(start_state["model"])
+        history = History.from_dict(start_state["history"])
+    else:
+        history = fit(compiled, data_dev, temperatures=taus, lrs=lrs,
+                      options=fit_options(config, device), seed=group.seed,
+                      augment=_make_augment(config, data), progress=progress,
+                      start_state=start_state, on_epoch_end=on_epoch_end)
+    model.eval()
+    ctx_cache: dict = {}
+    columns: dict[str, list] = {}
+    arrays: dict[str, np.ndarray] = {}
+    info: dict = {}
+    tables: dict[str, list[dict]] = {}
+    for ev in evaluations:
+        if ev.image_only and data.kind != "image":
+            info[ev.name] = {"skipped": f"{ev.name} needs images; dataset {data.name} is text"}
+            continue
+        t0 = time.perf_counter()
+        ctx = EvalContext(model=model, data=data_dev, temperatures=taus, device=device,
+                          seed=group.seed, batch_size=config.eval.batch_size,
+                          options=dict(getattr(config.eval, ev.name, {}) or {}),
+                          baseline_temperature=config.eval.baseline_temperature,
+                          progress=progress, cache=ctx_cache)
+        with progress.task(f"eval {ev.name}", total=None):
+            result = run_function(ev)(ctx)
+        columns.update(result.columns)
+        arrays.update({f"{ev.name}/{k}": np.asarray(v) for k, v in result.arrays.items()})
+        info[ev.name] = {**result.info, "seconds": round(time.perf_counter() - t0, 3)}
+        for tname, trows in result.tables.items():
+            tables.setdefault(tname, []).extend(trows)
+    rows = []
+    for k, m in enumerate(group.members):
+        row = {
+            "group": group.name, "member": k, "dataset": config.data.name,
+            "model": config.model.name, "temperature": m.temperature, "seed": m.seed,
+            "lr": m.lr, "base_lr": m.base_lr, "epochs": config.train.epochs,
+            "status": history.status[k], "diverged_epoch": history.diverged_epoch[k],
+            "train_seconds": round(history.seconds, 3),
+            "final_train_acc": (history.last("train_acc") or [None] * (k + 1))[k],
+        }
+        for col, values in columns.items():
+            row[col] = values[k]
+        rows.append(row)
+    for tname, trows in tables.items():
+        for r in trows:
+            m = group.members[int(r["member"])]
+            r.update(group=group.name, temperature=m.temperature, seed=m.seed, lr=m.lr)
+    store.atomic_write_json(gdir / "eval.json", info)
+    store.atomic_write_npz(gdir / "arrays.npz", arrays)
+    store.atomic_write_json(gdir / "tables.json", tables)
+    store.atomic_write_json(gdir / "rows.json", rows)
+    store.atomic_write_json(gdir / "done.json", {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": platform.node(),
+        "device": str(device), "train_seconds": history.seconds,
+    })
+    return GroupOutcome(group.name, rows, tables)
+
+
+def failed_outcome(group: Group, config: Config, error: BaseException) -> GroupOutcome:
+    """Rows marking every member of a group that failed for good as ``failed``."""
+    message = f"{type(error).__name__}: {error}"
+    rows = [{
+        "group": group.name, "member": k, "dataset": config.data.name, "model": config.model.name,
+        "temperature": m.temperature, "seed": m.seed, "lr": m.lr, "base_lr": m.base_lr,
+        "epochs": config.train.epochs, "status": "failed", "error": message,
+    } for k, m in enumerate(group.members)]
+    return GroupOutcome(group.name, rows, {})
+
+
+def format_exception(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+def store_json(path: Path):
+    import json
+
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _fits_on(data: DatasetSplits, device: torch.device) -> bool:
+    """Keep the dataset resident on the GPU when it takes under a quarter of its memory."""
+    if device.type != "cuda":
+        return True
+    total = sum(s.x.numel() * s.x.element_size() for s in (data.train, data.val, data.test))
+    free, _ = torch.cuda.mem_get_info(device)
+    return total < free // 4

@@ -1,0 +1,159 @@
+"""Run a whole sweep: plan → lock the run folder → execute groups → results.csv → report.
+
+``run_sweep`` is what ``tempcheck sweep`` calls. It refuses an output folder that already holds
+a sweep unless ``resume`` is set, and refuses to resume a *different* sweep (fingerprint of the
+data, model, training and grid); in both cases nothing in the folder is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import Config
+from ..errors import RunFolderError
+from ..progress import NullProgress, Progress
+from . import store
+from .evaluations import available, select
+from .group import RESULT_COLUMNS, GroupOutcome
+from .plan import Group, plan_groups
+
+
+def _git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    return {
+        "tempcheck": __version__, "torch": torch.__version__, "numpy": np.__version__,
+        "python": platform.python_version(), "cuda": torch.version.cuda,
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu_count": __import__("os").cpu_count(), "git": _git_hash(),
+    }
+
+
+def validate_evaluation_options(config: Config, names: list[str]) -> None:
+    """Parse every selected evaluation's options now, before any training starts."""
+    import importlib
+
+    from ..eval.base import parse_options
+
+    for ev in select(names):
+        module = importlib.import_module(ev.module)
+        options_cls = getattr(module, "Options", None)
+        if options_cls is not None:
+            parse_options(options_cls, dict(getattr(config.eval, ev.name, {}) or {}), ev.name)
+
+
+def prepare_folder(root: Path, config: Config, groups: list[Group], resume: bool) -> dict:
+    """Check (and create) the run folder; returns the sweep.json content."""
+    fp = store.fingerprint(config.to_dict())
+    existing = root / "sweep.json"
+    if existing.is_file():
+        try:
+            old = json.loads(existing.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise RunFolderError(f"{existing} is unreadable; choose another --out") from None
+        if old.get("fingerprint") != fp:
+            raise RunFolderError(
+                f"{root} holds a different sweep (its config differs); choose another --out"
+            )
+        if not resume:
+            raise RunFolderError(
+                f"{root} already holds this sweep; pass --resume to continue it or choose another --out"
+            )
+    elif root.exists() and any(p for p in root.iterdir() if p.name != ".lock"):
+        raise RunFolderError(f"{root} is not empty and holds no sweep; choose another --out")
+    return {
+        "fingerprint": fp, "config": config.to_dict(), "groups": [g.to_dict() for g in groups],
+        "grid": {"temperatures": list(config.sweep.temperatures),
+                 "seeds": list(config.sweep.seeds), "lrs": config.sweep.lrs,
+                 "lr_temperature_exponent": config.train.lr_temperature_exponent},
+        "evaluations": [ev.name for ev in select(list(config.eval.run))],
+        "available_evaluations": [ev.name for ev in available()],
+        "versions": versions(),
+    }
+
+
+def collect(root: Path, outcomes: list[GroupOutcome]) -> list[dict]:
+    """Write results.csv and the long-format tables from all groups' outcomes."""
+    rows = [r for o in outcomes for r in o.rows]
+    extra = []
+    for r in rows:
+        for key in r:
+            if key not in RESULT_COLUMNS and key not in extra:
+                extra.append(key)
+    store.atomic_write_csv(root / "results.csv", rows, RESULT_COLUMNS + extra)
+    tables: dict[str, list[dict]] = {}
+    for o in outcomes:
+        for name, trows in o.tables.items():
+            tables.setdefault(name, []).extend(trows)
+    for name, trows in tables.items():
+        cols = ["group", "member", "temperature", "seed", "lr"]
+        for r in trows:
+            cols += [c for c in r if c not in cols]
+        store.atomic_write_csv(root / f"{name}.csv", trows, cols)
+    return rows
+
+
+def run_sweep(
+    config: Config, out: str | Path, *, resume: bool = False, progress: Progress | None = None,
+    report: bool = True,
+) -> tuple[list[dict], Path]:
+    """Run the sweep described by ``config`` into ``out``; returns (results rows, out path)."""
+    progress = progress or NullProgress()
+    root = Path(out)
+    groups = plan_groups(config)
+    evaluations = select(list(config.eval.run))
+    validate_evaluation_options(config, list(config.eval.run))
+    from ..registry import lookup
+    from .group import load_data, resolve_device
+
+    # every user mistake we can see fails here, before anything is written
+    resolve_device(config.train.device)
+    lookup("model", config.model.name)
+    lookup("dataset", config.data.name)
+    load_data(config)
+    root.mkdir(parents=True, exist_ok=True)
+    with store.SweepLock(root):
+        sweep_info = prepare_folder(root, config, groups, resume)
+        started = time.time()
+        sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
+        store.atomic_write_json(root / "sweep.json", sweep_info)
+        if config.sweep.backend == "ray":
+            from .ray import run_ray
+
+            outcomes = run_ray(root, config, groups, evaluations, resume=resume,
+                               progress=progress)
+        elif config.sweep.backend == "local":
+            from .local import run_local
+
+            outcomes = run_local(root, config, groups, evaluations, resume=resume,
+                                 progress=progress)
+        else:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"unknown backend {config.sweep.backend!r}; use local or ray")
+        rows = collect(root, outcomes)
+        sweep_info["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
+        sweep_info["wall_seconds"] = round(time.time() - started, 2)
+        store.atomic_write_json(root / "sweep.json", sweep_info)
+        if report:
+            from ..report.build import build_report
+
+            build_report(root)
+    return rows, root
