@@ -26,7 +26,8 @@ from .. import metrics
 from ..data.base import DatasetSplits, as_float
 from ..data.loader import BatchLoader, epoch_generator
 from ..progress import NullProgress, Progress
-from ..softmax import check_temperature, scale_logits, tempered_cross_entropy
+from ..softmax import check_temperature, scale_logits
+from .objectives import Objective, TemperedCrossEntropy
 from .optim import BankOptimizer
 from .schedules import lr_factor
 
@@ -118,6 +119,7 @@ def fit(
     progress: Progress | None = None,
     start_state: dict | None = None,
     on_epoch_end: Callable[[int, Callable[[], dict]], None] | None = None,
+    objective: Objective | None = None,
 ) -> History:
     """Train ``model`` (a bank of K members) in place and return its :class:`History`.
 
@@ -130,6 +132,9 @@ def fit(
         start_state: a dict from a previous ``on_epoch_end`` snapshot to resume from.
         on_epoch_end: called as ``on_epoch_end(epoch, snapshot)`` after each epoch; calling
             ``snapshot()`` returns a resumable state dict (model, optimiser, history).
+        objective: what each member minimises (``train/objectives.py``); default the tempered
+            cross-entropy at ``temperatures`` with ``options.label_smoothing``. Its extra
+            parameters (e.g. a learnable log τ, leading axis K) are optimised with the bank's.
     """
     progress = progress or NullProgress()
     device = next(model.parameters()).device
@@ -140,9 +145,12 @@ def fit(
     lrs = torch.as_tensor(lrs, dtype=torch.float32).reshape(-1)
     if lrs.shape[0] != k:
         raise ValueError(f"{lrs.shape[0]} learning rates for {k} members")
-    tau_dev = tau.to(device)
+    if objective is None:
+        objective = TemperedCrossEntropy(tau, options.label_smoothing)
+    objective = objective.to(device)
     opt = BankOptimizer(
-        [p for p in model.parameters() if p.requires_grad], lrs, kind=options.optimizer,
+        [p for p in model.parameters() if p.requires_grad] + list(objective.parameters()),
+        lrs, kind=options.optimizer,
         momentum=options.momentum, nesterov=options.nesterov,
         weight_decay=options.weight_decay, betas=tuple(options.betas),
     )
@@ -163,8 +171,8 @@ def fit(
         from .adversarial import adversarial_loss  # lazy: attacks are only needed here
 
         def adv_loss(x, y):
-            return adversarial_loss(model, x, y, tau_dev, method=options.adv_train,
-                                    **options.adv_options)
+            return adversarial_loss(model, x, y, objective.temperatures(),
+                                    method=options.adv_train, **options.adv_options)
 
     history = History(status=["ok"] * k, diverged_epoch=[None] * k)
     active = torch.ones(k, dtype=torch.bool)
@@ -172,6 +180,7 @@ def fit(
     if start_state is not None:
         model.load_state_dict(start_state["model"])
         opt.load_state_dict(start_state["optimizer"])
+        objective.load_state_dict(start_state.get("objective", {}))
         history = History.from_dict(start_state["history"])
         active = torch.tensor([s != "diverged" for s in history.status])
         start_epoch = int(start_state["epoch"]) + 1
@@ -180,7 +189,7 @@ def fit(
     def snapshot() -> dict:
         # copies: the caller may keep the snapshot while training goes on
         return {"model": {n: t.detach().clone() for n, t in model.state_dict().items()},
-                "optimizer": opt.state_dict(),
+                "optimizer": opt.state_dict(), "objective": objective.state_dict(),
                 "history": copy.deepcopy(history.to_dict()), "epoch": epoch}
 
     t_start = time.perf_counter() - history.seconds
@@ -204,9 +213,8 @@ def fit(
                     losses, logits = adv_loss(xb, yb)
                 else:
                     logits = model(xb)
-                    losses = tempered_cross_entropy(
-                        logits.float(), yb, tau_dev, label_smoothing=options.label_smoothing
-                    )  # (K,)
+                    done = (epoch * steps_per_epoch + i) / max(1, total_steps)
+                    losses = objective.loss(logits, yb, xb, done)  # (K,)
             finite = torch.isfinite(losses.detach()).cpu()
             newly = active & ~finite
             if newly.any():
@@ -243,6 +251,8 @@ def fit(
                 warmup_steps=warmup, step_every=options.step_epochs * steps_per_epoch,
                 gamma=options.step_gamma)).tolist()],
         }
+        tau_dev = objective.temperatures((epoch + 1) / options.epochs).detach()
+        record["temperature"] = [float(t) for t in tau_dev.tolist()]
         last_epoch = epoch == options.epochs - 1
         if (epoch + 1) % max(1, options.eval_every) == 0 or last_epoch:
             val_acc, val_nll = _evaluate_split(model, data.val, options.eval_batch_size, autocast,
