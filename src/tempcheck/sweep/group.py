@@ -9,6 +9,7 @@ and last ``done.json``, whose presence marks the group finished.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 import traceback
@@ -128,14 +129,17 @@ def run_group(
     lrs = torch.tensor([m.lr for m in group.members])
     store.atomic_write_json(gdir / "config.json", {"group": group.to_dict(),
                                                    "config": config.to_dict()})
+    for stale in gdir.glob(".*.tmp"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    # where this group runs now (a cluster user wants to know; the crash tests kill this pid)
+    store.atomic_write_json(gdir / "worker.json", {
+        "pid": os.getpid(), "host": platform.node(), "device": str(device),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     start_state = None
     ckpt_path = gdir / "checkpoint.pt"
     if resume and ckpt_path.is_file():
-        state = store.load_checkpoint(ckpt_path)
-        if state.get("finished_training"):
-            start_state = state
-        elif int(state["epoch"]) < config.train.epochs:
-            start_state = state
+        start_state = store.load_checkpoint(ckpt_path)
+        progress.log(f"group {group.name}: resuming after epoch {int(start_state['epoch']) + 1}")
     every = max(1, config.train.checkpoint_every)
     records: list[dict] = list(start_state["history"]["records"]) if start_state else []
 

@@ -131,6 +131,8 @@ def run_sweep(
     root.mkdir(parents=True, exist_ok=True)
     with store.SweepLock(root):
         sweep_info = prepare_folder(root, config, groups, resume)
+        for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
         started = time.time()
         sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
         store.atomic_write_json(root / "sweep.json", sweep_info)

@@ -1,0 +1,105 @@
+"""The Ray executor: one Ray task per group (bank), on a local instance or an existing cluster.
+
+- Each task declares its needs (``sweep.cpus_per_bank``, ``sweep.gpus_per_bank``; fractional
+  GPUs let several small banks share one device) and writes into the shared run folder, so
+  on a cluster OUT must be on a filesystem every node sees.
+- A task whose worker dies (killed, node lost) is retried by Ray up to ``sweep.retries`` times;
+  a retried task resumes from the group's last checkpoint. An exception inside a task is retried
+  the same number of times in the task itself (as the local executor does); a group that fails
+  for good is recorded as ``failed`` with its error and the sweep goes on.
+- Ray is an optional extra (``pip install 'tempcheck[ray]'``). Usage statistics are off and auth
+  token files are not written (``RAY_USAGE_STATS_ENABLED=0``, ``RAY_AUTH_MODE=disabled``); Ray
+  writes only to its own temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import Config, from_dict
+from ..errors import TempcheckError
+from ..progress import NullProgress, Progress
+from .evaluations import Evaluation
+from .group import GroupOutcome, failed_outcome, run_group
+from .plan import Group
+
+INSTALL_HINT = "the ray backend needs Ray: pip install 'tempcheck[ray]'"
+
+
+def import_ray():
+    """Import Ray with telemetry off, or raise a one-line install hint."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        import ray
+    except ImportError:
+        raise TempcheckError(INSTALL_HINT) from None
+    return ray
+
+
+def _group_task(root: str, config_dict: dict, group_dict: dict, eval_names: list[str],
+                threads: int) -> dict:
+    """Body of one Ray task: run the group (with local retries for exceptions).
+
+    ``resume=True``: a task retried after its worker died continues from the group's
+    checkpoint; a fresh group has none, so this is also right for a first attempt."""
+    import torch
+
+    from .evaluations import select
+    from .local import run_local
+
+    torch.set_num_threads(max(1, threads))
+    outcome = run_local(Path(root), from_dict(config_dict), [Group.from_dict(group_dict)],
+                        select(eval_names), resume=True)[0]
+    return {"name": outcome.name, "rows": outcome.rows, "tables": outcome.tables,
+            "skipped": outcome.skipped}
+
+
+def run_ray(
+    root: Path, config: Config, groups: list[Group], evaluations: list[Evaluation], *,
+    resume: bool, progress: Progress | None = None,
+) -> list[GroupOutcome]:
+    """Run every group as a Ray task; returns outcomes in plan order."""
+    progress = progress or NullProgress()
+    ray = import_ray()
+    sweep = config.sweep
+    started_here = False
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False}
+        ray.init(address=sweep.ray_address, **kwargs) if sweep.ray_address else ray.init(**kwargs)
+        started_here = True
+    try:
+        task = ray.remote(_group_task).options(
+            num_cpus=sweep.cpus_per_bank, num_gpus=sweep.gpus_per_bank,
+            max_retries=sweep.retries, retry_exceptions=False,
+        )
+        names = [ev.name for ev in evaluations]
+        threads = max(1, int(sweep.cpus_per_bank))
+        config_dict = config.to_dict()
+        outcomes: dict[str, GroupOutcome] = {}
+        refs = {}
+        for group in groups:
+            if resume and (Path(root) / "groups" / group.name / "done.json").is_file():
+                outcomes[group.name] = run_group(root, config, group, evaluations, resume=True)
+                continue
+            refs[task.remote(str(root), config_dict, group.to_dict(), names, threads)] = group
+        progress.log(f"ray: {len(refs)} group task(s) submitted, "
+                     f"{ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster")
+        remaining = list(refs)
+        while remaining:
+            ready, remaining = ray.wait(remaining, num_returns=1)
+            group = refs[ready[0]]
+            try:
+                result = ray.get(ready[0])
+                outcomes[group.name] = GroupOutcome(result["name"], result["rows"],
+                                                    result["tables"], result["skipped"])
+                progress.log(f"ray: group {group.name} finished "
+                             f"({len(outcomes)}/{len(groups)})")
+            except Exception as exc:  # noqa: BLE001 - worker died beyond its retries
+                progress.log(f"ray: group {group.name} failed for good: {exc}")
+                outcomes[group.name] = failed_outcome(group, config, exc)
+        return [outcomes[g.name] for g in groups]
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,103 @@
+"""The Ray executor: same numbers as the local executor; a killed worker is retried."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from tempcheck.config import load_config
+from tempcheck.sweep.run import run_sweep
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+ray = pytest.importorskip("ray")
+
+FOUR_GROUPS = ["train.epochs=2", "model.options.widths=[8, 8, 8]", "eval.run=[clean]",
+               "sweep.temperatures=[0.5, 4.0]", "sweep.seeds=[0, 1, 2, 3]",
+               "train.checkpoint_every=1"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _numbers(rows):
+    return sorted((r["group"], r["member"], r["status"], r["test_acc"], round(r["test_nll"], 5))
+                  for r in rows)
+
+
+def test_ray_sweep_equals_local_sweep(local_ray, tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # ray tasks use cpus_per_bank = 1 thread: same arithmetic
+    try:
+        local_rows, _ = run_sweep(load_config(None, FOUR_GROUPS), tmp_path / "local",
+                                  report=False)
+    finally:
+        torch.set_num_threads(threads)
+    ray_rows, root = run_sweep(load_config(None, FOUR_GROUPS + ["sweep.backend=ray"]),
+                               tmp_path / "ray", report=False)
+    assert len(ray_rows) == 8
+    assert _numbers(ray_rows) == _numbers(local_rows)
+    assert (root / "results.csv").is_file()
+
+
+def test_killed_worker_is_retried_and_sweep_completes(local_ray, tmp_path):
+    out = tmp_path / "killed"
+    cfg = load_config(None, ["train.epochs=6", "model.options.widths=[8, 8, 8]",
+                             "eval.run=[clean]", "sweep.temperatures=[1.0]", "sweep.seeds=[0]",
+                             "sweep.backend=ray", "sweep.retries=2", "train.checkpoint_every=1"])
+    killed = {}
+
+    def killer():
+        worker = out / "groups" / "seed0" / "worker.json"
+        metrics = out / "groups" / "seed0" / "metrics.jsonl"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+                import json
+
+                pid = json.loads(worker.read_text())["pid"]
+                os.kill(pid, signal.SIGKILL)
+                killed["pid"] = pid
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    rows, root = run_sweep(cfg, out, report=False)
+    t.join(timeout=1)
+    assert "pid" in killed, "the worker was never killed"
+    assert [r["status"] for r in rows] == ["ok"]
+    import json
+
+    assert json.loads((root / "groups" / "seed0" / "worker.json").read_text())["pid"] != killed["pid"]
+    lines = (root / "groups" / "seed0" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(6))
+
+
+def test_missing_ray_gives_install_hint(monkeypatch):
+    import builtins
+
+    from tempcheck.errors import TempcheckError
+    from tempcheck.sweep import ray as ray_backend
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(TempcheckError, match=r"pip install 'tempcheck\[ray\]'"):
+        ray_backend.import_ray()
