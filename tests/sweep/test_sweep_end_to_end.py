@@ -99,7 +99,7 @@ def test_resume_continues_an_unfinished_group_from_its_checkpoint(tmp_path):
     # simulate a crash after epoch 2: keep the epoch-2 checkpoint, drop everything after it
     from tempcheck.sweep import store
     from tempcheck.sweep.group import build_model, load_data
-    from tempcheck.train.loop import fit, FitOptions
+    from tempcheck.train.loop import FitOptions, fit
 
     crashed = tmp_path / "crashed"
     run_sweep(cfg.replace(train=cfg.train.__class__(**{**cfg.train.__dict__, "epochs": 4})),

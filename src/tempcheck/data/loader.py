@@ -16,7 +16,8 @@ from .base import Split, as_float
 
 def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
     """A CPU generator for (seed, epoch, stream): independent streams for order and augmentation."""
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch) * 7_919 + stream) % 2**63)
+    mixed = (int(seed) * 1_000_003 + int(epoch) * 7_919 + stream) % 2**63
+    return torch.Generator().manual_seed(mixed)
 
 
 class BatchLoader:

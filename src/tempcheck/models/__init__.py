@@ -8,4 +8,6 @@ from .mlp import BankMLP
 register("model", "mlp")(BankMLP)
 register("model", "cnn")(BankCNN)
 
+from . import families  # noqa: E402,F401  resnet18/50, wrn28_10/16_4, vit_small
+
 __all__ = ["BankModel", "BankCNN", "BankMLP"]

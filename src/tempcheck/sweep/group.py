@@ -122,9 +122,9 @@ def run_group(
     device = resolve_device(config.train.device)
     data = load_data(config)
     data_dev = data.to(device) if _fits_on(data, device) else data
+    # on CUDA the input batches are made channels_last in fit(); the banked conv weights are
+    # 5-d (K, out, in, kh, kw), so the model itself is not converted
     model = build_model(config, data, group).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
     taus = torch.tensor([m.temperature for m in group.members])
     lrs = torch.tensor([m.lr for m in group.members])
     store.atomic_write_json(gdir / "config.json", {"group": group.to_dict(),
@@ -197,7 +197,7 @@ def run_group(
         for col, values in columns.items():
             row[col] = values[k]
         rows.append(row)
-    for tname, trows in tables.items():
+    for trows in tables.values():
         for r in trows:
             m = group.members[int(r["member"])]
             r.update(group=group.name, temperature=m.temperature, seed=m.seed, lr=m.lr)
