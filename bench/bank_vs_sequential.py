@@ -43,6 +43,28 @@ def time_fit(model_name: str, data: DatasetSplits, members: int, epochs: int, ba
     return time.perf_counter() - t0
 
 
+def training_flops_per_sample(model_name: str, data: DatasetSplits, options: dict) -> float:
+    """FLOPs of one forward + backward of a K = 1 model, per sample (torch's FLOP counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = create_model(model_name, members=1, seeds=[0], **options, **data.model_kwargs())
+    x = data.train.x[:32].float()
+    if x.max() > 1:
+        x = x / 255
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x).sum().backward()
+    return counter.get_total_flops() / x.shape[0]
+
+
+def practical_peak_gflops() -> float:
+    """Best GFLOP/s of a 2048² float32 matmul: the CPU's practical peak (bench/matmul_peak.py)."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from matmul_peak import measure
+
+    return measure(2048, 5, "cpu", torch.float32)["gflops_best"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="cnn")
@@ -61,6 +83,8 @@ def main() -> None:
     sequential = sum(time_fit(args.model, data, 1, args.epochs, args.batch_size, options)
                      for _ in range(args.members))
     n = len(data.train) * args.epochs * args.members
+    flops = training_flops_per_sample(args.model, data, options) * n
+    peak = practical_peak_gflops()
     result = {
         "benchmark": "bank_vs_sequential", "model": args.model, "options": options,
         "data": args.data, "members": args.members, "epochs": args.epochs,
@@ -68,6 +92,10 @@ def main() -> None:
         "sequential_seconds": round(sequential, 3), "ratio": round(bank / sequential, 3),
         "bank_member_samples_per_s": round(n / bank, 1),
         "sequential_member_samples_per_s": round(n / sequential, 1),
+        "bank_gflops": round(flops / bank / 1e9, 2),
+        "sequential_gflops": round(flops / sequential / 1e9, 2),
+        "matmul_peak_gflops": peak,
+        "bank_fraction_of_peak": round(flops / bank / 1e9 / peak, 3),
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "machine": platform.platform(), "torch": torch.__version__,
     }
