@@ -73,3 +73,28 @@ def test_betas_and_stray_argument(tmp_path, capsys):
     assert "temperature" in _error_line(capsys)
     assert main(["sweep", "stray", "--out", str(tmp_path / "o"), *TINY]) == 2
     _error_line(capsys)
+
+
+def test_calibrate_command(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4000, 10)) * 3
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.array([rng.choice(10, p=q) for q in p])
+    np.savez(tmp_path / "l.npz", logits=(z * 2.0).astype("float32"), labels=y)
+    out = tmp_path / "c.json"
+    assert main(["calibrate", str(tmp_path / "l.npz"), "--json", str(out),
+                 "--png", str(tmp_path / "r.png")]) == 0
+    result = json.loads(out.read_text())
+    assert result["temperature"] == pytest.approx(2.0, rel=0.1)
+    assert result["ece_after"] < result["ece_before"]
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    np.save(tmp_path / "only.npy", z)
+    assert main(["calibrate", str(tmp_path / "only.npy")]) == 2
+    assert "labels" in _error_line(capsys)
+    np.save(tmp_path / "y.npy", np.full(4000, 12))
+    assert main(["calibrate", str(tmp_path / "only.npy"), "--labels", str(tmp_path / "y.npy")]) == 2
+    assert "labels must lie in" in _error_line(capsys)

@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="(re)build report.html and report.md of a run folder")
     p.add_argument("out")
     sub.add_parser("list", help="list models, datasets and evaluations")
+    p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
+    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
+                                  "or an .npy logits file with --labels")
+    p.add_argument("--labels", help=".npy labels for an .npy logits file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fit/eval halves")
+    p.add_argument("--bins", type=int, default=15, help="ECE bins")
+    p.add_argument("--json", dest="json_out", help="write the results as JSON to this file")
+    p.add_argument("--png", help="save a reliability diagram (before/after) to this PNG")
     return parser
 
 
@@ -138,6 +146,35 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    import json
+
+    from .eval.calibrate_file import calibrate_file
+    from .sweep.store import atomic_write_json
+
+    result = calibrate_file(args.logits, labels_path=args.labels, seed=args.seed,
+                            n_bins=args.bins, png=args.png)
+    for w in result.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"fitted on {result['n_fit']} samples ({result['fit_on']}), evaluated on "
+          f"{result['n_eval']}: temperature T = {result['temperature']:.4f}")
+    print(f"accuracy {100 * result['accuracy']:.2f}% (unchanged by scaling)")
+    for name in ("nll", "ece", "adaptive_ece", "brier"):
+        if f"{name}_before" in result:
+            b, a = result[f"{name}_before"], result[f"{name}_after"]
+            print(f"{name:>13}: {b:.4f} -> {a:.4f}")
+    if args.json_out:
+        atomic_write_json(Path(args.json_out), result)
+        print(f"json: {args.json_out}")
+    if args.png:
+        print(f"reliability diagram: {args.png}")
+    if not args.json_out:
+        print(json.dumps({k: result[k] for k in (
+            "temperature", "nll_before", "nll_after", "ece_before", "ece_after",
+            "adaptive_ece_before", "adaptive_ece_after", "accuracy")}))
+    return 0
+
+
 def cmd_list(args) -> int:
     from .registry import names
     from .sweep.evaluations import available
@@ -161,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.verb == "list":
             return cmd_list(args)
+        if args.verb == "calibrate":
+            return cmd_calibrate(args)
         raise ConfigError(f"unknown command {args.verb!r}")
     except TempcheckError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
