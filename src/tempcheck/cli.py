@@ -54,6 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="(re)build report.html and report.md of a run folder")
     p.add_argument("out")
     sub.add_parser("list", help="list models, datasets and evaluations")
+    p = sub.add_parser("distill", help="distil one member of a sweep into a student bank, "
+                                       "one member per distillation temperature T")
+    p.add_argument("--teacher", required=True, help="run folder of the teacher's sweep")
+    p.add_argument("--teacher-temperature", type=float, help="pick the member trained at this τ")
+    p.add_argument("--teacher-seed", type=int, help="pick the member with this seed")
+    p.add_argument("--teacher-group", help="pick the member from this group")
+    p.add_argument("--teacher-logits", choices=["tempered", "raw"], default="tempered",
+                   help="distil softmax(z/τ_teacher) (default) or the raw logits")
+    p.add_argument("--temperatures", default="1,2,4,8", help="distillation temperatures T")
+    p.add_argument("--alpha", type=float, default=0.1, help="weight of the label loss")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--student-seed", type=int, default=0)
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the label-only baseline member")
+    p.add_argument("--data-dir")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--out", required=True)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
     p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
                                   "or an .npy logits file with --labels")
@@ -175,6 +193,33 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_distill(args) -> int:
+    from .config import parse_temperatures
+    from .progress import ConsoleProgress
+    from .report.build import build_report
+    from .train.distill import run_distill
+
+    out = run_distill(
+        args.teacher, out=args.out, teacher_temperature=args.teacher_temperature,
+        teacher_seed=args.teacher_seed, teacher_group=args.teacher_group,
+        temperatures=parse_temperatures(args.temperatures), alpha=args.alpha,
+        epochs=args.epochs, lr=args.lr, student_seed=args.student_seed,
+        baseline=not args.no_baseline, device=args.device, data_dir=args.data_dir,
+        teacher_logits=args.teacher_logits, progress=ConsoleProgress())
+    from .report.rundata import read_csv
+
+    rows = read_csv(Path(out) / "distill.csv")
+    print(f"{'role':<9} {'T':>6} {'test acc':>9} {'NLL':>7} {'ECE':>7}")
+    for r in rows:
+        t = r.get("distill_temperature")
+        t = f"{t:g}" if isinstance(t, float) else "–"
+        print(f"{r['role']:<9} {t:>6} {100 * r['test_acc']:>8.2f}% {r['test_nll']:>7.4f} "
+              f"{100 * r['test_ece']:>6.2f}%")
+    html_path, _ = build_report(out)
+    print(f"\nresults: {Path(out) / 'distill.csv'}\nreport:  {html_path.resolve()}")
+    return 0
+
+
 def cmd_list(args) -> int:
     from .registry import names
     from .sweep.evaluations import available
@@ -200,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.verb == "calibrate":
             return cmd_calibrate(args)
+        if args.verb == "distill":
+            return cmd_distill(args)
         raise ConfigError(f"unknown command {args.verb!r}")
     except TempcheckError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

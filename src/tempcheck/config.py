@@ -140,6 +140,14 @@ class TrainConfig:
     compile: bool = False  # torch.compile the bank (GPU)
     checkpoint_every: int = 5  # epochs between checkpoints (and always at the end)
     eval_every: int = 1  # epochs between validation/test passes in metrics.jsonl
+    # how each member's training temperature behaves: "fixed" at its τ; "learnable" (log τ
+    # learned with the weights, starting at τ, optionally bounded); "scheduled" (from τ to
+    # τ·temperature_end_ratio along temperature_schedule)
+    temperature_mode: str = "fixed"
+    temperature_schedule: str = "cosine"  # constant | linear | cosine | exponential
+    temperature_end_ratio: float = 1.0
+    temperature_min: float | None = None  # bounds of a learnable τ
+    temperature_max: float | None = None
     adv_train: str = "none"  # "none" | "pgd" | "trades" (adversarial training)
     adv_options: dict = field(default_factory=dict)
 

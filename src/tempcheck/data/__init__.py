@@ -8,5 +8,6 @@ from .loader import BatchLoader
 register("dataset", "digits")(load_digits_splits)
 
 from . import sources  # noqa: E402,F401  cifar10, cifar100, tinyimagenet, imagefolder
+from . import text_sources  # noqa: E402,F401  imdb, textfile
 
 __all__ = ["BatchLoader", "DatasetSplits", "Split", "as_float", "load_digits_splits"]

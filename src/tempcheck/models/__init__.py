@@ -9,5 +9,6 @@ register("model", "mlp")(BankMLP)
 register("model", "cnn")(BankCNN)
 
 from . import families  # noqa: E402,F401  resnet18/50, wrn28_10/16_4, vit_small
+from . import text_families  # noqa: E402,F401  bow, gru, text_transformer
 
 __all__ = ["BankModel", "BankCNN", "BankMLP"]

@@ -172,4 +172,11 @@ def build_learning_curves(run: RunData) -> Section:
          plots.curves_by_temperature(learning_curves(run, "logit_norm"), ylabel="‖z‖",
                                      log_y=True)),
     ]
+    taus = learning_curves(run, "temperature")
+    moving = any(len({round(v, 9) for v in c if not math.isnan(v)}) > 1
+                 for curves in taus.values() for c in curves)
+    if moving:
+        mode = run.sweep.get("config", {}).get("train", {}).get("temperature_mode", "")
+        figs.append((f"Temperature during training ({mode} τ), per starting τ.",
+                     plots.curves_by_temperature(taus, ylabel="τ", log_y=True)))
     return Section("Learning curves", "", figs)

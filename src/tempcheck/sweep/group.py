@@ -100,6 +100,32 @@ def build_model(config: Config, data: DatasetSplits, group: Group) -> torch.nn.M
                         head_init_scale=config.model.head_init_scale, **kwargs)
 
 
+def make_objective(config: Config, taus: torch.Tensor):
+    """The training objective for ``train.temperature_mode`` (None: fixed τ, fit's default)."""
+    t = config.train
+    if t.temperature_mode == "fixed":
+        return None
+    from ..train.objectives_extra import (
+        LearnableTemperatureObjective,
+        ScheduledTemperatureObjective,
+    )
+
+    if t.temperature_mode == "learnable":
+        bounds = None
+        if t.temperature_min is not None or t.temperature_max is not None:
+            bounds = (t.temperature_min, t.temperature_max)
+        return LearnableTemperatureObjective(taus, members=len(taus), bounds=bounds,
+                                             label_smoothing=t.label_smoothing)
+    if t.temperature_mode == "scheduled":
+        return ScheduledTemperatureObjective(taus, taus * t.temperature_end_ratio,
+                                             kind=t.temperature_schedule,
+                                             label_smoothing=t.label_smoothing)
+    from ..errors import ConfigError
+
+    raise ConfigError(f"unknown train.temperature_mode {t.temperature_mode!r}; "
+                      "use fixed, learnable or scheduled")
+
+
 def _make_augment(config: Config, data: DatasetSplits):
     if config.data.augment == "none" or data.kind != "image":
         return None
@@ -160,8 +186,13 @@ def run_group(
         history = fit(compiled, data_dev, temperatures=taus, lrs=lrs,
                       options=fit_options(config, device), seed=group.seed,
                       augment=_make_augment(config, data), progress=progress,
-                      start_state=start_state, on_epoch_end=on_epoch_end)
+                      start_state=start_state, on_epoch_end=on_epoch_end,
+                      objective=make_objective(config, taus))
     model.eval()
+    final_taus = history.last("temperature")
+    if config.train.temperature_mode != "fixed" and final_taus:
+        # a learned or scheduled τ ends elsewhere: evaluate each member at its final τ
+        taus = torch.tensor(final_taus, dtype=torch.float32)
     ctx_cache: dict = {}
     columns: dict[str, list] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -191,6 +222,7 @@ def run_group(
             "model": config.model.name, "temperature": m.temperature, "seed": m.seed,
             "lr": m.lr, "base_lr": m.base_lr, "epochs": config.train.epochs,
             "status": history.status[k], "diverged_epoch": history.diverged_epoch[k],
+            "final_temperature": float(taus[k]),
             "train_seconds": round(history.seconds, 3),
             "final_train_acc": (history.last("train_acc") or [None] * (k + 1))[k],
         }

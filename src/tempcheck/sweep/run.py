@@ -127,7 +127,10 @@ def run_sweep(
     resolve_device(config.train.device)
     lookup("model", config.model.name)
     lookup("dataset", config.data.name)
-    load_data(config)
+    data = load_data(config)
+    from .group import make_objective
+
+    make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
     root.mkdir(parents=True, exist_ok=True)
     with store.SweepLock(root):
         sweep_info = prepare_folder(root, config, groups, resume)
@@ -136,6 +139,10 @@ def run_sweep(
         started = time.time()
         sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
         store.atomic_write_json(root / "sweep.json", sweep_info)
+        if data.kind == "text" and "vocab" in data.extra:
+            # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
+            store.atomic_write_text(root / "vocab.txt",
+                                    "".join(f"{tok}\n" for tok in data.extra["vocab"]))
         if config.sweep.backend == "ray":
             from .ray import run_ray
 

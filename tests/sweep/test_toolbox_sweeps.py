@@ -1,0 +1,85 @@
+"""Sweeps beyond fixed image temperatures: text data, learnable and scheduled τ, distillation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tempcheck.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from test_text import make_imdb  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_imdb_gru_recipe_on_generated_aclimdb(tmp_path, capsys):
+    acl = make_imdb(tmp_path, n_train=40, n_test=20)
+    out = tmp_path / "run"
+    code = main(["sweep", "--config", str(CONFIGS / "imdb_gru.yaml"), "--data-dir", str(acl),
+                 "--out", str(out), "--epochs", "1", "--temperatures", "0.5,2", "--seeds", "0",
+                 "--data.options.max_len=32", "--model.options.hidden_size=16",
+                 "--model.options.embed_dim=16"])
+    assert code == 0, capsys.readouterr().err
+    rows = _rows(out / "results.csv")
+    assert [r["dataset"] for r in rows] == ["imdb", "imdb"] and rows[0]["model"] == "gru"
+    vocab = (out / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert vocab[:2] == ["<pad>", "<unk>"] and "wonderful" in vocab
+    info = json.loads((out / "groups" / "seed0" / "eval.json").read_text())
+    assert "needs images" in info["corruption"]["skipped"]
+    assert "needs images" in info["adversarial"]["skipped"]
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("mode", ["learnable", "scheduled"])
+def test_learnable_and_scheduled_temperatures_are_logged(mode, tmp_path, capsys):
+    out = tmp_path / mode
+    code = main(["sweep", "--temperatures", "0.5,2", "--seeds", "0", "--epochs", "3",
+                 "--eval", "clean", "--model.options.widths=[8,8,8]", "--out", str(out),
+                 f"--train.temperature_mode={mode}", "--train.temperature_end_ratio=4"])
+    assert code == 0, capsys.readouterr().err
+    records = [json.loads(line) for line in
+               (out / "groups" / "seed0" / "metrics.jsonl").read_text().splitlines()]
+    trajectory = [r["temperature"] for r in records]
+    rows = _rows(out / "results.csv")
+    final = [float(r["final_temperature"]) for r in rows]
+    assert final == pytest.approx(trajectory[-1])
+    if mode == "scheduled":
+        assert final == pytest.approx([2.0, 8.0])  # τ → 4τ at the end of training
+        assert trajectory[0][0] < trajectory[1][0] < trajectory[2][0]
+    else:
+        assert trajectory[0] != trajectory[-1]  # learned: τ moved
+    assert "Temperature during training" in (out / "report.md").read_text()
+
+
+def test_unknown_temperature_mode_is_a_clear_error(tmp_path, capsys):
+    assert main(["sweep", "--train.temperature_mode=wobbly", "--epochs", "1",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "temperature_mode" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_distill_command_end_to_end(tmp_path, capsys):
+    teacher = tmp_path / "teacher"
+    assert main(["sweep", "--temperatures", "1,3", "--seeds", "0", "--epochs", "2",
+                 "--eval", "clean", "--model.options.widths=[8,8,8]", "--out", str(teacher)]) == 0
+    out = tmp_path / "student"
+    assert main(["distill", "--teacher", str(teacher), "--teacher-temperature", "3",
+                 "--temperatures", "1,4", "--epochs", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "student" in printed and "baseline" in printed and "teacher" in printed
+    rows = _rows(out / "distill.csv")
+    assert sorted(r["role"] for r in rows) == ["baseline", "student", "student", "teacher"]
+    assert "Distillation" in (out / "report.md").read_text()
+    assert main(["distill", "--teacher", str(tmp_path / "nope"), "--out",
+                 str(tmp_path / "s2")]) == 2
