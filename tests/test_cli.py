@@ -98,3 +98,19 @@ def test_calibrate_command(tmp_path, capsys):
     np.save(tmp_path / "y.npy", np.full(4000, 12))
     assert main(["calibrate", str(tmp_path / "only.npy"), "--labels", str(tmp_path / "y.npy")]) == 2
     assert "labels must lie in" in _error_line(capsys)
+
+
+def test_corrupt_command_writes_cifar_c_layout(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "digits-c"
+    assert main(["corrupt", "--corruptions", "gaussian_noise,fog", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fog.npy", "gaussian_noise.npy", "labels.npy"]
+    fog = np.load(out / "fog.npy")
+    labels = np.load(out / "labels.npy")
+    assert fog.dtype == np.uint8 and fog.shape == (5 * 359, 8, 8, 1)
+    assert labels.shape == (5 * 359,) and np.array_equal(labels[:359], labels[359:718])
+    assert main(["corrupt", "--out", str(out)]) == 2  # not empty: refused, nothing touched
+    assert "not empty" in _error_line(capsys)
+    assert main(["corrupt", "--corruptions", "saturate", "--out", str(tmp_path / "s")]) == 2
+    assert "colour" in _error_line(capsys)

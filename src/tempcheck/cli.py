@@ -54,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="(re)build report.html and report.md of a run folder")
     p.add_argument("out")
     sub.add_parser("list", help="list models, datasets and evaluations")
+    p = sub.add_parser("corrupt", help="write a corrupted copy of a dataset split in the "
+                                       "CIFAR-10-C layout (<corruption>.npy + labels.npy)")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--corruptions", default="all",
+                   help="all, benchmark, extras, a family (noise, blur, ...) or names a,b,c")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--out", required=True)
     p = sub.add_parser("distill", help="distil one member of a sweep into a student bank, "
                                        "one member per distillation temperature T")
     p.add_argument("--teacher", required=True, help="run folder of the teacher's sweep")
@@ -193,6 +203,29 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_corrupt(args) -> int:
+    from .data.cifar_c import write_cifar_c_layout
+    from .progress import ConsoleProgress
+    from .registry import load_dataset
+    from .sweep.group import resolve_device
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty; choose a new --out (nothing was written)")
+    device = resolve_device(args.device)
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    if data.kind != "image":
+        raise ConfigError(f"corruptions need images; dataset {args.dataset} is {data.kind}")
+    split = getattr(data, args.split)
+    # "all" = every corruption defined for these images (saturate needs colour)
+    corruptions = None if args.corruptions == "all" else args.corruptions
+    paths = write_cifar_c_layout(split.x, split.y, out, corruptions, args.seed, device=device,
+                                 progress=ConsoleProgress())
+    print(f"wrote {len(paths) - 1} corruptions x 5 severities of {len(split)} {args.split} "
+          f"images ({args.dataset}) to {out}")
+    return 0
+
+
 def cmd_distill(args) -> int:
     from .config import parse_temperatures
     from .progress import ConsoleProgress
@@ -245,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.verb == "calibrate":
             return cmd_calibrate(args)
+        if args.verb == "corrupt":
+            return cmd_corrupt(args)
         if args.verb == "distill":
             return cmd_distill(args)
         raise ConfigError(f"unknown command {args.verb!r}")
