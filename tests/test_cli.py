@@ -110,6 +110,7 @@ def test_corrupt_command_writes_cifar_c_layout(tmp_path, capsys):
     labels = np.load(out / "labels.npy")
     assert fog.dtype == np.uint8 and fog.shape == (5 * 359, 8, 8, 1)
     assert labels.shape == (5 * 359,) and np.array_equal(labels[:359], labels[359:718])
+    capsys.readouterr()  # progress lines of the successful run
     assert main(["corrupt", "--out", str(out)]) == 2  # not empty: refused, nothing touched
     assert "not empty" in _error_line(capsys)
     assert main(["corrupt", "--corruptions", "saturate", "--out", str(tmp_path / "s")]) == 2
