@@ -115,3 +115,19 @@ def test_corrupt_command_writes_cifar_c_layout(tmp_path, capsys):
     assert "not empty" in _error_line(capsys)
     assert main(["corrupt", "--corruptions", "saturate", "--out", str(tmp_path / "s")]) == 2
     assert "colour" in _error_line(capsys)
+
+
+def test_dynamics_command_linear_model_matches_theory(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "dyn"
+    assert main(["dynamics", "--model", "linear", "--n-examples", "32", "--steps", "30",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "dynamics study" in printed and "report:" in printed
+    info = json.loads((out / "dynamics.json").read_text())
+    assert info["agreement"]["max_rel_loss_error"] < 0.01  # linearisation exact: curves agree
+    fit = info["stability"]["fit"]
+    assert abs(fit["slope"] + 2) < 0.1  # η_max ∝ β^-2 for the linear model
+    assert "Early-learning" in (out / "report.md").read_text()
+    assert main(["dynamics", "--model", "nonesuch", "--out", str(tmp_path / "d2")]) == 2

@@ -176,6 +176,7 @@ class EvalConfig:
     gradients: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
     logits: dict = field(default_factory=dict)
+    dynamics: dict = field(default_factory=dict)  # sweep-level early-learning study
 
 
 @dataclass(frozen=True)

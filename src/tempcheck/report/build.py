@@ -66,7 +66,7 @@ def build_report(out: str | Path) -> tuple[Path, Path]:
     from ..sweep.store import atomic_write_bytes, atomic_write_text
 
     root = Path(out)
-    if not (root / "results.csv").is_file():
+    if not any((root / name).is_file() for name in ("results.csv", "dynamics.json")):
         raise RunFolderError(f"{root} has no results.csv; is it a tempcheck run folder?")
     run = RunData.load(root)
     sections = build_sections(run)

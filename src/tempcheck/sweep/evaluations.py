@@ -19,6 +19,7 @@ class Evaluation:
     module: str
     image_only: bool = False
     summary: str = ""
+    scope: str = "group"  # "group": run(ctx) per bank; "sweep": once per sweep (run_study)
 
 
 EVALUATIONS: tuple[Evaluation, ...] = (
@@ -34,6 +35,8 @@ EVALUATIONS: tuple[Evaluation, ...] = (
     Evaluation("logits", "tempcheck.analysis.logits", summary="logit norm, margin, entropy"),
     Evaluation("features", "tempcheck.analysis.features",
                summary="t-SNE / PCA maps, separation, linear probe"),
+    Evaluation("dynamics", "tempcheck.sweep.study", scope="sweep",
+               summary="early-learning theory vs measurement (once per sweep)"),
 )
 
 
@@ -44,7 +47,7 @@ def _importable(ev: Evaluation) -> bool:
         if exc.name and ev.module.startswith(exc.name):
             return False
         raise
-    return hasattr(module, "run")
+    return hasattr(module, "run" if ev.scope == "group" else "run_study")
 
 
 def available() -> list[Evaluation]:

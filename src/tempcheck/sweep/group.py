@@ -126,6 +126,15 @@ def make_objective(config: Config, taus: torch.Tensor):
                       "use fixed, learnable or scheduled")
 
 
+def _epoch_probe(evaluations: list[Evaluation]):
+    """Gradient-balance and logit statistics through training when those evaluations run."""
+    if not {"gradients", "logits"} & {ev.name for ev in evaluations}:
+        return None
+    from ..analysis.epoch import epoch_statistics
+
+    return epoch_statistics
+
+
 def _make_augment(config: Config, data: DatasetSplits):
     if config.data.augment == "none" or data.kind != "image":
         return None
@@ -187,7 +196,8 @@ def run_group(
                       options=fit_options(config, device), seed=group.seed,
                       augment=_make_augment(config, data), progress=progress,
                       start_state=start_state, on_epoch_end=on_epoch_end,
-                      objective=make_objective(config, taus))
+                      objective=make_objective(config, taus),
+                      epoch_probe=_epoch_probe(evaluations))
     model.eval()
     final_taus = history.last("temperature")
     if config.train.temperature_mode != "fixed" and final_taus:
@@ -199,6 +209,8 @@ def run_group(
     info: dict = {}
     tables: dict[str, list[dict]] = {}
     for ev in evaluations:
+        if ev.scope != "group":
+            continue
         if ev.image_only and data.kind != "image":
             info[ev.name] = {"skipped": f"{ev.name} needs images; dataset {data.name} is text"}
             continue

@@ -7,6 +7,7 @@ data, model, training and grid); in both cases nothing in the folder is touched.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import platform
@@ -54,9 +55,16 @@ def validate_evaluation_options(config: Config, names: list[str]) -> None:
 
     for ev in select(names):
         module = importlib.import_module(ev.module)
-        options_cls = getattr(module, "Options", None)
-        if options_cls is not None:
-            parse_options(options_cls, dict(getattr(config.eval, ev.name, {}) or {}), ev.name)
+        # the module's own frozen options dataclass (``XxxOptions``), defined in that module
+        classes = [obj for name, obj in vars(module).items()
+                   if name.endswith("Options") and dataclasses.is_dataclass(obj)
+                   and getattr(obj, "__module__", "") == module.__name__]
+        for options_cls in classes[:1]:
+            parsed = parse_options(options_cls, dict(getattr(config.eval, ev.name, {}) or {}),
+                                   ev.name)
+            check = getattr(parsed, "validate", None)
+            if callable(check):
+                check()
 
 
 def prepare_folder(root: Path, config: Config, groups: list[Group], resume: bool) -> dict:
@@ -158,6 +166,11 @@ def run_sweep(
 
             raise ConfigError(f"unknown backend {config.sweep.backend!r}; use local or ray")
         rows = collect(root, outcomes)
+        for ev in evaluations:
+            if ev.scope == "sweep":
+                from .study import run_study
+
+                run_study(ev, root, config, data, progress)
         sweep_info["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
         sweep_info["wall_seconds"] = round(time.time() - started, 2)
         store.atomic_write_json(root / "sweep.json", sweep_info)

@@ -120,6 +120,7 @@ def fit(
     start_state: dict | None = None,
     on_epoch_end: Callable[[int, Callable[[], dict]], None] | None = None,
     objective: Objective | None = None,
+    epoch_probe: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict] | None = None,
 ) -> History:
     """Train ``model`` (a bank of K members) in place and return its :class:`History`.
 
@@ -135,6 +136,10 @@ def fit(
         objective: what each member minimises (``train/objectives.py``); default the tempered
             cross-entropy at ``temperatures`` with ``options.label_smoothing``. Its extra
             parameters (e.g. a learnable log τ, leading axis K) are optimised with the bank's.
+        epoch_probe: ``probe(logits (N, K, C), labels (N,), τ (K,)) -> {name: [K values]}``,
+            called at every evaluation epoch on up to ``eval_batch_size`` validation inputs; its
+            values join that epoch's record (e.g. gradient balance through training,
+            ``analysis.epoch.epoch_statistics``).
     """
     progress = progress or NullProgress()
     device = next(model.parameters()).device
@@ -266,6 +271,9 @@ def fit(
                 with autocast():
                     z = model(probe).float()
                 norm = metrics.mean_logit_norm(z).cpu()
+                if epoch_probe is not None:
+                    y_probe = data.val.y[: options.eval_batch_size].to(z.device)
+                    record.update(epoch_probe(z, y_probe, tau_dev))
                 beta_norm = metrics.mean_logit_norm(scale_logits(z, tau_dev)).cpu()
                 model.train(was)
             record.update(val_acc=_clean(val_acc), val_nll=_clean(val_nll),
