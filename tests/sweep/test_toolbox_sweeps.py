@@ -83,3 +83,23 @@ def test_distill_command_end_to_end(tmp_path, capsys):
     assert "Distillation" in (out / "report.md").read_text()
     assert main(["distill", "--teacher", str(tmp_path / "nope"), "--out",
                  str(tmp_path / "s2")]) == 2
+
+
+@pytest.mark.parametrize("method", ["pgd", "trades"])
+def test_adversarial_training_runs_end_to_end(method, tmp_path, capsys):
+    out = tmp_path / method
+    code = main(["sweep", "--temperatures", "1,5", "--seeds", "0", "--epochs", "1",
+                 "--eval", "clean", "--model.options.widths=[8,8,8]", "--adv-train", method,
+                 "--train.adv_options.steps=2", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    rows = _rows(out / "results.csv")
+    assert [r["status"] for r in rows] != [] and all(r["test_acc"] for r in rows)
+    cfg = json.loads((out / "sweep.json").read_text())["config"]["train"]
+    assert cfg["adv_train"] == method
+
+
+def test_bad_adversarial_training_options_fail_before_training(tmp_path, capsys):
+    assert main(["sweep", "--adv-train", "pgd", "--train.adv_options.epsilon=0.1",
+                 "--epochs", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "adv_options.epsilon" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

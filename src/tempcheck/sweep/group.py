@@ -60,7 +60,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def fit_options(config: Config, device: torch.device) -> FitOptions:
+def adversarial_training_options(config: Config, data: DatasetSplits) -> dict:
+    """``train.adv_options`` with defaults: ε of the robustness evaluation for this data
+    (8/255 on 32 px colour, 0.1 on digits), α = ε/4, 10 inner steps (Madry PGD-10)."""
+    if config.train.adv_train == "none":
+        return {}
+    from ..errors import ConfigError
+
+    if config.train.adv_train not in ("pgd", "trades"):
+        raise ConfigError(f"unknown train.adv_train {config.train.adv_train!r}; "
+                          "use none, pgd or trades")
+    if data.kind != "image":
+        raise ConfigError("adversarial training needs an image dataset")
+    from ..eval.robustness import default_eps
+
+    opts = dict(config.train.adv_options)
+    unknown = set(opts) - {"eps", "alpha", "steps", "trades_beta"}
+    if unknown:
+        raise ConfigError(f"unknown option train.adv_options.{sorted(unknown)[0]}; "
+                          "known: eps, alpha, steps, trades_beta")
+    opts.setdefault("eps", float(default_eps(data)[0]))
+    opts.setdefault("alpha", opts["eps"] / 4)
+    opts.setdefault("steps", 10)
+    return opts
+
+
+def fit_options(config: Config, device: torch.device, data: DatasetSplits | None = None
+                ) -> FitOptions:
     t = config.train
     precision = t.precision
     if precision == "auto":
@@ -71,7 +97,9 @@ def fit_options(config: Config, device: torch.device) -> FitOptions:
         schedule=t.schedule, warmup_epochs=t.warmup_epochs, step_epochs=t.step_epochs,
         step_gamma=t.step_gamma, label_smoothing=t.label_smoothing, stall_margin=t.stall_margin,
         eval_every=t.eval_every, eval_batch_size=config.eval.batch_size, precision=precision,
-        adv_train=t.adv_train, adv_options=dict(t.adv_options),
+        adv_train=t.adv_train,
+        adv_options=adversarial_training_options(config, data) if data is not None
+        else dict(t.adv_options),
     )
 
 
@@ -193,7 +221,7 @@ def run_group(
         history = History.from_dict(start_state["history"])
     else:
         history = fit(compiled, data_dev, temperatures=taus, lrs=lrs,
-                      options=fit_options(config, device), seed=group.seed,
+                      options=fit_options(config, device, data), seed=group.seed,
                       augment=_make_augment(config, data), progress=progress,
                       start_state=start_state, on_epoch_end=on_epoch_end,
                       objective=make_objective(config, taus),

@@ -139,6 +139,9 @@ def run_sweep(
     from .group import make_objective
 
     make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
+    from .group import adversarial_training_options
+
+    adversarial_training_options(config, data)  # validates train.adv_train / adv_options
     root.mkdir(parents=True, exist_ok=True)
     with store.SweepLock(root):
         sweep_info = prepare_folder(root, config, groups, resume)

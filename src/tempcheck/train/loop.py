@@ -177,7 +177,8 @@ def fit(
 
         def adv_loss(x, y):
             return adversarial_loss(model, x, y, objective.temperatures(),
-                                    method=options.adv_train, **options.adv_options)
+                                    method=options.adv_train, return_logits=True,
+                                    **options.adv_options)
 
     history = History(status=["ok"] * k, diverged_epoch=[None] * k)
     active = torch.ones(k, dtype=torch.bool)

@@ -1,0 +1,222 @@
+"""The attack contract: banked, per-member adversarial examples in one pass (REFERENCE.md §5).
+
+An attack wraps a model that maps images ``(B, C, H, W)`` (shared) or ``(B, K, C, H, W)`` (one
+input per member) in [0, 1] to logits ``(B, K, C)``. Calling it returns per-member adversarial
+examples ``(B, K, C, H, W)``: member k attacks its own copy of the batch, and the losses of all
+members are summed so that one backward pass gives every member's input gradient. Members share
+nothing (the model runs in eval mode, so BatchNorm uses running statistics), hence member k's
+result is the same as attacking member k alone with the same seed: random draws (random starts,
+Square's proposals) are made once per example and shared by all members, drawn for the whole
+batch.
+
+While attacking, the model is put in eval mode; its previous train/eval mode is restored
+afterwards, also on error. Parameter gradients are never accumulated (input gradients come from
+``torch.autograd.grad``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..softmax import check_temperature
+from .losses import LOSSES, attack_loss
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put ``model`` (an ``nn.Module``; plain callables pass through) in eval mode for the block
+    and restore every submodule's previous mode afterwards."""
+    modules = list(model.modules()) if isinstance(model, torch.nn.Module) else []
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.training = False
+        yield model
+    finally:
+        for m, mode in zip(modules, modes):
+            m.training = mode
+
+
+def per_member(x: torch.Tensor, members: int) -> torch.Tensor:
+    """A private copy of the batch for every member: ``(B, C, H, W)`` → ``(B, K, C, H, W)``."""
+    if x.dim() == 5:
+        if x.shape[1] != members:
+            raise ValueError(f"input has {x.shape[1]} members, the model has {members}")
+        return x.clone()
+    if x.dim() != 4:
+        raise ValueError(f"expected images (B, C, H, W) or (B, K, C, H, W), got {tuple(x.shape)}")
+    return x.unsqueeze(1).expand(-1, members, -1, -1, -1).clone()
+
+
+def _bk(t: torch.Tensor) -> torch.Tensor:
+    """A ``(B, K)`` tensor shaped to broadcast over ``(B, K, C, H, W)``."""
+    return t[:, :, None, None, None]
+
+
+def lp_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-sample-per-member norm of ``(B, K, C, H, W)`` → ``(B, K)``."""
+    flat = delta.flatten(2)
+    return flat.abs().amax(-1) if norm == "linf" else flat.norm(dim=-1)
+
+
+def project(x: torch.Tensor, x0: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """Project ``x`` onto {‖x − x0‖ ≤ ε} ∩ [0, 1]^d (per example and member).
+
+    For L2 the ball projection comes first; clipping to [0, 1] afterwards only moves coordinates
+    towards x0 ∈ [0, 1], so the result stays in the ball.
+    """
+    delta = x - x0
+    if norm == "linf":
+        delta = delta.clamp(-eps, eps)
+    elif norm == "l2":
+        delta = delta * (eps / _bk(lp_norm(delta, "l2")).clamp_min(1e-12)).clamp(max=1.0)
+    else:
+        raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    return (x0 + delta).clamp(0.0, 1.0)
+
+
+def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    """Steepest-ascent unit step: sign(g) for L∞, g / ‖g‖₂ for L2 (0 where g = 0)."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / _bk(lp_norm(grad, "l2")).clamp_min(1e-12)
+
+
+def random_start(
+    x0: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None
+) -> torch.Tensor:
+    """A uniform random point of the ε-ball around ``x0`` ``(B, K, C, H, W)``, clipped to [0, 1].
+
+    One draw per example, shared by all members (so a banked attack equals K single ones). For
+    L2 the direction is Gaussian and the radius ε·U^{1/d} (uniform in the ball).
+    """
+    shape = (x0.shape[0], 1, *x0.shape[2:])
+    if norm == "linf":
+        noise = (rand(shape, generator, x0.device) * 2.0 - 1.0) * eps
+    else:
+        direction = randn(shape, generator, x0.device)
+        direction = direction / _bk(lp_norm(direction, "l2")).clamp_min(1e-12)
+        d = direction[0, 0].numel()
+        radius = rand((shape[0], 1), generator, x0.device) ** (1.0 / d) * eps
+        noise = direction * _bk(radius)
+    return project(x0 + noise, x0, eps, norm)
+
+
+def rand(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    """U[0, 1) drawn on the generator's device (CPU by default), then moved to ``device``."""
+    gen_device = generator.device if generator is not None else "cpu"
+    return torch.rand(shape, generator=generator, device=gen_device).to(device)
+
+
+def randn(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    gen_device = generator.device if generator is not None else "cpu"
+    return torch.randn(shape, generator=generator, device=gen_device).to(device)
+
+
+class BestTracker:
+    """Per example and member: the first successful point, else the one with the highest loss.
+
+    ``update(x, loss, success)`` with ``x`` ``(B, K, C, H, W)`` and ``loss`` / ``success``
+    ``(B, K)``; ``x`` / ``loss`` / ``done`` hold the current choice.
+    """
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x.clone()
+        self.loss = torch.full(x.shape[:2], float("-inf"), device=x.device)
+        self.done = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+
+    def update(self, x: torch.Tensor, loss: torch.Tensor, success: torch.Tensor) -> None:
+        better = ~self.done & (success | (loss > self.loss))
+        self.x = torch.where(_bk(better), x, self.x)
+        self.loss = torch.where(better, loss, self.loss)
+        self.done = self.done | success
+
+
+class Attack:
+    """Base class: eval mode, [0, 1] inputs, per-member copies, loss and success per member.
+
+    Args:
+        model: maps ``(B, C, H, W)`` / ``(B, K, C, H, W)`` in [0, 1] to logits ``(B, K, C)``.
+        eps: radius of the threat model (L∞ or L2, ``norm``).
+        loss: one of ``attacks.losses.LOSSES`` (the attack climbs it).
+        temperatures: ``(K,)`` training temperature of each member (needed by ``"ce_tau"``).
+        seed / generator: random draws come from ``generator`` if given, else from a CPU
+            generator seeded with ``seed``.
+
+    ``attack(x, y, target=None)`` → ``(B, K, C, H, W)``. With ``target`` (``(B,)`` or
+    ``(B, K)``) the attack is targeted and succeeds when the member predicts the target.
+    """
+
+    name = "attack"
+
+    def __init__(
+        self, model, *, eps: float, norm: str = "linf", loss: str = "ce_tau",
+        temperatures=None, seed: int = 0, generator: torch.Generator | None = None,
+    ) -> None:
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        if norm not in ("linf", "l2"):
+            raise ValueError(f"norm must be 'linf' or 'l2', got {norm!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown attack loss {loss!r}; known: {', '.join(LOSSES)}")
+        if loss == "ce_tau" and temperatures is None:
+            raise ValueError("loss 'ce_tau' needs the members' temperatures")
+        self.model, self.eps, self.norm, self.loss_name = model, float(eps), norm, loss
+        # kept on the CPU: the tempered loss validates τ on the host every step
+        self.temperatures = (
+            check_temperature(temperatures).float().reshape(-1)
+            if temperatures is not None else None
+        )
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(
+            int(seed))
+        self.success_on_target = True  # APGD-T counts any misclassification instead
+
+    # -- entry point --------------------------------------------------------------------------
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None):
+        x = x.detach().float()
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError("attacks work on images in [0, 1]; got values outside that range")
+        y = y.to(x.device)
+        target = target.to(x.device) if target is not None else None
+        with eval_mode(self.model), torch.enable_grad():
+            x0 = per_member(x, self.member_count(x))
+            return self.perturb(x0, y, target).detach()
+
+    def perturb(self, x0: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+        """Adversarial examples ``(B, K, C, H, W)`` from per-member clean copies ``x0``."""
+        raise NotImplementedError
+
+    # -- helpers for subclasses -----------------------------------------------------------------
+    def member_count(self, x: torch.Tensor) -> int:
+        """K: the model's ``members`` attribute, else read off one forward pass."""
+        members = getattr(self.model, "members", None)
+        if members is not None:
+            return int(members)
+        with torch.no_grad():
+            return int(self.model(x[:1]).shape[1])
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float()
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+        return attack_loss(
+            self.loss_name, logits, y, temperatures=self.temperatures, target=target
+        )
+
+    def success(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+        """``(B, K)`` bool: misclassified (untargeted) or predicting the target."""
+        pred = logits.argmax(-1)
+        if target is not None and self.success_on_target:
+            return pred == (target.unsqueeze(1) if target.dim() == 1 else target)
+        return pred != (y.unsqueeze(1) if y.dim() == 1 else y)
+
+    def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
+        """``(logits, loss (B, K), ∇ₓ loss (B, K, C, H, W))`` in one forward and backward."""
+        x = x.detach().requires_grad_(True)
+        logits = self.logits(x)
+        loss = self.loss(logits, y, target)
+        # summing over members is exact: member k's logits depend on x[:, k] only
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        return logits.detach(), loss.detach(), grad

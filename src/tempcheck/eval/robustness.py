@@ -1,0 +1,352 @@
+"""Adversarial robustness that a temperature cannot fool (REFERENCE.md §5).
+
+A cold softmax (small τ, or large logits) makes the input gradient of cross-entropy vanish —
+exactly zero in float32 once the true-class margin of z/τ passes ~100 — so a CE-based attack
+stops moving and the member *looks* robust (Athalye, Carlini, Wagner 2018, "obfuscated
+gradients"). This evaluation attacks every member of the bank with several losses and a
+gradient-free attack, reports the per-example worst case, and checks for gradient masking.
+
+Suites (options ``suite``):
+- ``"quick"``: FGSM (CE at τ) and PGD-``steps`` (Madry; α = ε/4, random start) climbing each of
+  ``ce_tau``, ``ce_raw``, ``margin`` and ``dlr``.
+- ``"standard"``: adds APGD-CE (CE at τ), APGD-T (targeted DLR, top-9 classes) — Croce & Hein 2020
+  — and Square (L∞, 5,000 queries, black-box).
+
+Defaults (digits vs larger images):
+- ``eps``: 8/255 (L∞) for images larger than 16 px (CIFAR and up, Madry's convention). For small
+  images (≤ 16 px: the 8×8 digits) 0.1, i.e. at most 1.6 of the digits' 17 grey levels (1/16
+  apart) per pixel. Measured on an undefended digits CNN bank (τ = 0.1, 1, 10): PGD-20 leaves
+  ~85–94% of test images robust at ε = 0.05, ~30–40% at 0.1, ~2–5% at 0.15 and 0 at 0.2 — so at
+  0.1 a strong attack breaks the model substantially but not totally, and the ε-sweep
+  (ε × 0.5, 1, 2, 4) spans the whole curve down to 0.
+- ``n_examples``: 200 test images for small images, 1,000 otherwise. On the digits demo the quick
+  suite (including the sweeps) on a K = 7 CNN bank takes ~5.5 s per group on an idle 2-core CPU
+  (bench/attacks.py; about twice that when the cores are shared), so the demo's 3 groups stay
+  well under a minute; 200 images give a standard error of at most 3.5 points per accuracy.
+
+Masking diagnostics, per member (thresholds are the module constants below, fractions of the
+sample):
+1. ``grad_zero_share``: share of sampled inputs whose input gradient of CE_τ is exactly 0 in
+   float32; fires above ZERO_GRADIENT_SHARE (0.05).
+2. ``masking_ce_gap``: PGD(CE_τ) robust accuracy minus the lowest margin/DLR-based one (PGD-margin,
+   PGD-DLR, APGD-T); fires above CE_GAP (0.10). It also catches the hot-softmax case: at large τ
+   the CE gradient spreads over all negative classes (REFERENCE.md §2), so CE-PGD is weaker than
+   margin/DLR without any zero gradient — its robust accuracy overstates robustness all the same.
+3. ``masking_fgsm_gap``: PGD(CE_τ) minus FGSM robust accuracy; one step beating ``steps`` fires
+   above FGSM_GAP (0.05).
+4. ``masking_blackbox_gap``: lowest white-box minus Square robust accuracy; fires above
+   BLACKBOX_GAP (0.05) (standard suite only; NaN otherwise).
+5. ``masking_steps_drop``: on ``diag_examples`` inputs, one PGD(CE_τ) run of ``more_steps``
+   (100) read off per step (the steps sweep 1, 2, 5, 10, 20, 50, 100): robust accuracy after one
+   step minus after ``more_steps``. An honest attack keeps breaking examples as it iterates
+   (the curve falls, then flattens once converged), so it fires when iterating breaks almost
+   nothing — a drop ≤ STEPS_FLAT (0.02) — while more than EPS_FLAT (0.10) stays robust.
+6. ``masking_eps_large_acc``: PGD(CE_τ) robust accuracy at the largest ε of the ε-sweep
+   (default 4ε); an honest attack drives it to ~0, so it fires above EPS_FLAT (0.10).
+
+``masking_suspected`` is true when any fires (``masking_reason`` lists them in words).
+``robust_verdict``: ``"masked"`` when masking is suspected; else ``"robust"`` when the worst-case
+robust accuracy keeps at least ROBUST_FRACTION (half) of the clean accuracy on the sample; else
+``"not robust"``.
+
+Attacks run in float32 (autocast off): the diagnostics are about float32 gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..attacks import APGD, APGDT, FGSM, PGD, Attack, Square, eval_mode, per_member
+from ..data.base import as_float
+from ..errors import ConfigError
+from .base import EvalContext, EvalResult, parse_options, predict
+
+NAME = "adversarial"
+SUITES = ("quick", "standard")
+PGD_LOSSES = ("ce_tau", "ce_raw", "margin", "dlr")
+MARGIN_BASED = ("pgd_margin", "pgd_dlr", "apgd_t")
+STEPS_CURVE = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+ZERO_GRADIENT_SHARE = 0.05
+CE_GAP = 0.10
+FGSM_GAP = 0.05
+BLACKBOX_GAP = 0.05
+STEPS_FLAT = 0.02
+EPS_FLAT = 0.10
+ROBUST_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class AdversarialOptions:
+    """Options of ``eval.adversarial`` (see the module docstring for the defaults' reasons).
+
+    suite: "quick" | "standard". eps: L∞ radius (None: 0.1 for ≤ 16 px images, else 8/255).
+    n_examples: test images attacked (None: 200 for ≤ 16 px images, else 1,000).
+    steps / alpha / restarts: PGD (20, ε/4, 1). more_steps: the steps check (100).
+    eps_factors: the ε-sweep, multiples of eps (0.5, 1, 2, 4). diag_examples: inputs of the
+    sweeps and of the logits figure (64). apgd_steps (100), apgd_targets (9), square_queries
+    (5,000). batch_size: images per attack batch (None: eval batch size // K). seed: sample and
+    attack draws, shared by all groups.
+    """
+
+    suite: str = "quick"
+    eps: float | None = None
+    n_examples: int | None = None
+    steps: int = 20
+    alpha: float | None = None
+    restarts: int = 1
+    more_steps: int = 100
+    eps_factors: tuple = (0.5, 1.0, 2.0, 4.0)
+    diag_examples: int = 64
+    apgd_steps: int = 100
+    apgd_targets: int = 9
+    square_queries: int = 5000
+    batch_size: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise ConfigError(f"eval.adversarial.suite must be one of {SUITES}, got {self.suite!r}")
+        for name in ("eps", "alpha"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+                raise ConfigError(f"eval.adversarial.{name} must be > 0, got {value!r}")
+        for name in ("steps", "restarts", "more_steps", "diag_examples", "apgd_steps",
+                     "apgd_targets", "square_queries"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"eval.adversarial.{name} must be >= 1")
+        for name in ("n_examples", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ConfigError(f"eval.adversarial.{name} must be >= 1")
+        factors = tuple(float(f) for f in self.eps_factors)
+        if not factors or any(not f > 0 for f in factors):
+            raise ConfigError("eval.adversarial.eps_factors must be positive numbers")
+        object.__setattr__(self, "eps_factors", tuple(sorted(set(factors) | {1.0})))
+
+
+def default_eps(data) -> tuple[float, str]:
+    """(ε, why): 0.1 for small images (≤ 16 px, digits), else 8/255."""
+    if data.image_size <= 16:
+        return 0.1, "small images (<= 16 px, digits): 0.1"
+    return 8.0 / 255.0, "images > 16 px: 8/255 (Madry et al. 2018)"
+
+
+def _suite(opts: AdversarialOptions, model, eps: float, alpha: float, tau) -> dict[str, Attack]:
+    """Attacks by column name, each with its own seed."""
+    common = dict(eps=eps, temperatures=tau)
+    attacks: dict[str, Attack] = {"fgsm": FGSM(model, loss="ce_tau", seed=opts.seed, **common)}
+    for i, loss in enumerate(PGD_LOSSES, start=1):
+        attacks[f"pgd_{loss}"] = PGD(
+            model, loss=loss, alpha=alpha, steps=opts.steps, restarts=opts.restarts,
+            seed=opts.seed + i, **common,
+        )
+    if opts.suite == "standard":
+        attacks["apgd_ce"] = APGD(model, loss="ce_tau", steps=opts.apgd_steps,
+                                  seed=opts.seed + 11, **common)
+        attacks["apgd_t"] = APGDT(model, steps=opts.apgd_steps, n_target_classes=opts.apgd_targets,
+                                  seed=opts.seed + 12, **common)
+        attacks["square"] = Square(model, eps=eps, queries=opts.square_queries,
+                                   seed=opts.seed + 13)
+    return attacks
+
+
+def _attack_all(attack: Attack, model, x, y, batch: int, device) -> tuple[torch.Tensor, ...]:
+    """Run ``attack`` over ``x`` in batches; returns (robust (N, K) bool, adversarial logits)."""
+    robust, logits = [], []
+    for lo in range(0, x.shape[0], batch):
+        xb, yb = x[lo : lo + batch], y[lo : lo + batch]
+        z = predict(model, attack(xb, yb), batch_size=batch, device=device)  # (b, K, C)
+        robust.append(z.argmax(-1) == yb.cpu()[:, None])
+        logits.append(z)
+    return torch.cat(robust), torch.cat(logits)
+
+
+def zero_gradient(model, x, y, temperatures, batch: int) -> torch.Tensor:
+    """``(N, K)`` bool: the input gradient of CE_τ is exactly zero (float32)."""
+    probe = Attack(model, eps=1.0, loss="ce_tau", temperatures=temperatures)
+    out = []
+    with eval_mode(model), torch.enable_grad():
+        for lo in range(0, x.shape[0], batch):
+            xb = per_member(x[lo : lo + batch], probe.member_count(x[:1]))
+            _, _, grad = probe.loss_and_grad(xb, y[lo : lo + batch], None)
+            out.append((grad.flatten(2) == 0).all(-1).cpu())
+    return torch.cat(out)
+
+
+def _mean(t: torch.Tensor) -> list[float]:
+    return t.float().mean(0).tolist()
+
+
+def run(ctx: EvalContext) -> EvalResult:
+    """Attack every member; columns, arrays and info as described in the module docstring."""
+    opts = parse_options(AdversarialOptions, dict(ctx.options), NAME)
+    data = ctx.data
+    if data.kind != "image":
+        raise ConfigError("the adversarial evaluation needs image data")
+    eps, eps_why = (float(opts.eps), "set in options") if opts.eps else default_eps(data)
+    alpha = float(opts.alpha) if opts.alpha else eps / 4.0
+    n_default = 200 if data.image_size <= 16 else 1000
+    n = min(int(opts.n_examples or n_default), len(data.test))
+    nd = min(opts.diag_examples, n)
+    k = ctx.members
+    batch = int(opts.batch_size or max(1, ctx.batch_size // k))
+    idx = torch.randperm(len(data.test), generator=torch.Generator().manual_seed(opts.seed))[:n]
+    x = as_float(data.test.x[idx]).to(ctx.device)
+    y = data.test.y[idx].to(ctx.device)
+    y_cpu = y.cpu()
+    tau = ctx.temperatures.detach().float().cpu()
+    model = ctx.model
+
+    with torch.autocast(device_type=torch.device(ctx.device).type, enabled=False):
+        clean_logits = predict(model, x, batch_size=ctx.batch_size, device=ctx.device)
+        correct = clean_logits.argmax(-1) == y_cpu[:, None]  # (N, K)
+        attacks = _suite(opts, model, eps, alpha, tau)
+        robust, seconds = {}, {}
+        task = ctx.progress.task("adversarial", total=len(attacks) + 3)
+        for name, attack in attacks.items():
+            start = time.perf_counter()
+            ok, adv_logits = _attack_all(attack, model, x, y, batch, ctx.device)
+            robust[name] = correct & ok
+            seconds[name] = round(time.perf_counter() - start, 3)
+            if name == "pgd_ce_tau":
+                logits_adv = adv_logits[:nd]
+            task.update(1, attack=name)
+        worst = correct.clone()
+        for r in robust.values():
+            worst &= r
+        start = time.perf_counter()
+        zero = zero_gradient(model, x, y, tau, batch)
+        task.update(1, attack="zero-gradient check")
+        sweep_eps, sweep_acc = _eps_sweep(opts, model, x[:nd], y[:nd], correct[:nd],
+                                          robust["pgd_ce_tau"][:nd], eps, alpha, tau, batch, ctx)
+        task.update(1, attack="eps sweep")
+        steps_at, steps_acc = _steps_sweep(opts, model, x[:nd], y[:nd], correct[:nd], eps, alpha,
+                                           tau, batch)
+        task.update(1, attack="steps sweep")
+        seconds["diagnostics"] = round(time.perf_counter() - start, 3)
+        task.close()
+
+    acc = {name: _mean(r) for name, r in robust.items()}
+    diags = _diagnostics(acc, zero, sweep_eps, sweep_acc, steps_acc, opts, worst, eps, correct)
+    columns = {f"robust_acc_{name}": v for name, v in acc.items()}
+    columns["robust_acc_worst"] = _mean(worst)
+    columns["clean_acc_adv_sample"] = _mean(correct)
+    for key in ("grad_zero_share", "masking_ce_gap", "masking_fgsm_gap", "masking_blackbox_gap",
+                "masking_steps_drop", "masking_eps_large_acc", "masking_suspected",
+                "masking_reason", "robust_verdict"):
+        columns[key] = [d[key] for d in diags]
+
+    arrays = {
+        "logits_clean": clean_logits[:nd].numpy().astype(np.float32),
+        "logits_adv": logits_adv.numpy().astype(np.float32),
+        "labels": y_cpu[:nd].numpy().astype(np.int64),
+        "eps_sweep_eps": np.asarray(sweep_eps, dtype=np.float32),
+        "eps_sweep_acc": sweep_acc.numpy().astype(np.float32),
+        "steps_sweep_steps": np.asarray(steps_at, dtype=np.int64),
+        "steps_sweep_acc": steps_acc.numpy().astype(np.float32),
+    }
+    info = {
+        "suite": opts.suite, "norm": "linf", "eps": eps, "eps_default": eps_why, "alpha": alpha,
+        "n_examples": n, "diag_examples": nd, "seed": opts.seed, "batch_size": batch,
+        "attacks": {name: _settings(a) for name, a in attacks.items()},
+        "seconds": seconds,
+        "eps_factors": list(opts.eps_factors), "more_steps": opts.more_steps,
+        "thresholds": {
+            "zero_gradient_share": ZERO_GRADIENT_SHARE, "ce_gap": CE_GAP, "fgsm_gap": FGSM_GAP,
+            "blackbox_gap": BLACKBOX_GAP, "steps_flat": STEPS_FLAT, "eps_flat": EPS_FLAT,
+            "robust_fraction": ROBUST_FRACTION,
+        },
+        # NaN (no Square run) is written as null: eval.json stays strict JSON
+        "diagnostics": [{k: None if isinstance(v, float) and math.isnan(v) else v
+                         for k, v in d.items()} for d in diags],
+    }
+    return EvalResult(columns=columns, arrays=arrays, info=info)
+
+
+def _settings(attack: Attack) -> dict:
+    keys = ("eps", "norm", "alpha", "steps", "restarts", "queries", "p_init", "n_target_classes",
+            "rho", "momentum")
+    return {"loss": attack.loss_name, **{k: getattr(attack, k) for k in keys if hasattr(attack, k)}}
+
+
+def _eps_sweep(opts, model, x, y, correct, robust_at_eps, eps, alpha, tau, batch, ctx):
+    """PGD(CE_τ) robust accuracy at ε × each factor: (eps values, (F, K))."""
+    values, rows = [], []
+    for i, f in enumerate(opts.eps_factors):
+        values.append(eps * f)
+        if f == 1.0:
+            rows.append(_mean(robust_at_eps))
+            continue
+        attack = PGD(model, eps=eps * f, alpha=alpha * f, steps=opts.steps, loss="ce_tau",
+                     temperatures=tau, seed=opts.seed + 100 + i)
+        ok, _ = _attack_all(attack, model, x, y, batch, ctx.device)
+        rows.append(_mean(correct & ok))
+    return values, torch.tensor(rows)
+
+
+def _steps_sweep(opts, model, x, y, correct, eps, alpha, tau, batch):
+    """One PGD(CE_τ) run of ``more_steps``; robust accuracy after t steps: (steps, (T, K))."""
+    attack = PGD(model, eps=eps, alpha=alpha, steps=opts.more_steps, loss="ce_tau",
+                 temperatures=tau, seed=opts.seed + 200)
+    broken = []
+    for lo in range(0, x.shape[0], batch):
+        attack(x[lo : lo + batch], y[lo : lo + batch])
+        broken.append(attack.history.cpu())  # (T + 1, b, K)
+    broken = torch.cat(broken, dim=1)
+    at = sorted({t for t in STEPS_CURVE if t <= opts.more_steps} | {opts.more_steps}
+                | ({opts.steps} if opts.steps <= opts.more_steps else set()))
+    acc = torch.stack([(correct & ~broken[t]).float().mean(0) for t in at])
+    return at, acc
+
+
+def _diagnostics(acc, zero, sweep_eps, sweep_acc, steps_acc, opts, worst, eps,
+                 correct) -> list[dict]:
+    """Per member: the diagnostic values, which fired, the verdict (module docstring)."""
+    k = zero.shape[1]
+    zero_share, clean = _mean(zero), _mean(correct)
+    worst_all = _mean(worst)
+    out = []
+    for m in range(k):
+        ce = acc["pgd_ce_tau"][m]
+        margin_based = [acc[a][m] for a in MARGIN_BASED if a in acc]
+        white = [v[m] for name, v in acc.items() if name != "square"]
+        d = {
+            "member": m,
+            "grad_zero_share": zero_share[m],
+            "masking_ce_gap": ce - min(margin_based),
+            "masking_fgsm_gap": ce - acc["fgsm"][m],
+            "masking_blackbox_gap": (min(white) - acc["square"][m]) if "square" in acc
+            else float("nan"),
+            "masking_steps_drop": float(steps_acc[0, m] - steps_acc[-1, m]),
+            "masking_eps_large_acc": float(sweep_acc[-1, m]),
+        }
+        reasons = []
+        if d["grad_zero_share"] > ZERO_GRADIENT_SHARE:
+            reasons.append(f"zero input gradients on {d['grad_zero_share']:.0%} of inputs")
+        if d["masking_ce_gap"] > CE_GAP:
+            reasons.append(f"CE attack leaves {ce:.0%} robust, margin/DLR {min(margin_based):.0%}")
+        if d["masking_fgsm_gap"] > FGSM_GAP:
+            reasons.append(f"one FGSM step beats PGD-{opts.steps} by {d['masking_fgsm_gap']:.0%}")
+        if d["masking_blackbox_gap"] > BLACKBOX_GAP:
+            reasons.append(f"black-box Square beats white-box by {d['masking_blackbox_gap']:.0%}")
+        if d["masking_steps_drop"] <= STEPS_FLAT and float(steps_acc[-1, m]) > EPS_FLAT:
+            reasons.append(f"PGD-{opts.more_steps} no better than one step")
+        if sweep_eps[-1] > eps and d["masking_eps_large_acc"] > EPS_FLAT:
+            reasons.append(f"{d['masking_eps_large_acc']:.0%} robust at ε = {sweep_eps[-1]:.3g}")
+        d["masking_suspected"] = bool(reasons)
+        d["masking_reason"] = "; ".join(reasons)
+        if reasons:
+            verdict = "masked"
+        elif clean[m] > 0 and worst_all[m] >= ROBUST_FRACTION * clean[m]:
+            verdict = "robust"
+        else:
+            verdict = "not robust"
+        d["robust_verdict"] = verdict
+        out.append(d)
+    return out
