@@ -233,7 +233,8 @@ def format_dynamics(info: dict) -> str:
         f"{num(c.get('matched_spread_early'))} vs control {num(c.get('control_spread_early'))}",
         f"  stable lr edge η_max ∝ β^s: s = {num(fit.get('slope'))} ± {num(fit.get('slope_se'))}"
         f" (linearised theory: −2)",
-        f"  {num((info.get('seconds') or {}).get('total'), '.1f')} s; details in dynamics.json / dynamics.npz",
+        f"  {num((info.get('seconds') or {}).get('total'), '.1f')} s; "
+        "details in dynamics.json / dynamics.npz",
     ])
 
 
