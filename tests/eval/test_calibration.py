@@ -274,7 +274,7 @@ def test_evaluation_separable_member():
     result = run(make_context(z_val, y_val, z_test, y_test, [1.0, 2.0]))
     info = result.info["members"][1]
     assert info["bound_hit"] == "lower" and info["limit"] == "lower"
-    assert info["temperature"] == pytest.approx(2.0 * 0.01)
+    assert info["temperature"] == pytest.approx(min(2.0, 1.0) * 0.01)  # min(τ, 1)·t_min
     assert "no finite minimiser" in info["vs"]["skipped"]
     assert math.isnan(result.columns["test_ece_vs"][1])
     assert not math.isnan(result.columns["test_ece_vs"][0])

@@ -61,7 +61,8 @@ class CalibrationOptions:
 
     - ``n_bins``: bins of every ECE variant and of the reliability diagrams.
     - ``vector_scaling``: also fit vector scaling (``*_vs`` columns; NaN when off).
-    - ``t_min``, ``t_max``: bounds on T / τ_k for member k (T ∈ [τ_k·t_min, τ_k·t_max]); a fit
+    - ``t_min``, ``t_max``: bounds on T for member k: T ∈ [min(τ_k, 1)·t_min, max(τ_k, 1)·t_max]
+      (so a hot member can still be sharpened below T = τ_k/100, and a cold one softened); a fit
       that ends on a bound reports it in ``info["members"][k]["bound_hit"]``.
     - ``max_iter``: L-BFGS iterations per round; ``grad_tol``: target |∂NLL/∂log T|.
     """
@@ -167,8 +168,9 @@ def run(ctx: EvalContext) -> EvalResult:
     z_ts = z_test.double().clone()
     if fit_idx:
         fit = fit_temperature(
-            z_val[:, fit_idx], y_val, lower=tau[fit_idx] * opts.t_min,
-            upper=tau[fit_idx] * opts.t_max, grad_tol=opts.grad_tol, max_iter=opts.max_iter)
+            z_val[:, fit_idx], y_val, lower=tau[fit_idx].clamp(max=1.0) * opts.t_min,
+            upper=tau[fit_idx].clamp(min=1.0) * opts.t_max, grad_tol=opts.grad_tol,
+            max_iter=opts.max_iter)
         for j, m in enumerate(fit_idx):
             members[m].update(fit.member_info(j))
             cols["ts_temperature"][m] = float(fit.temperature[j])
