@@ -6,6 +6,7 @@ threads, in tests without a display, and in workers. Temperatures go on a log ax
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -81,7 +82,8 @@ def curves_by_temperature(
         mat = np.full((len(runs), n), np.nan)
         for i, r in enumerate(runs):
             mat[i, : len(r)] = r
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # epochs no seed reached: NaN
             mean = np.nanmean(mat, axis=0)
             lo, hi = np.nanmin(mat, axis=0), np.nanmax(mat, axis=0)
         x = np.arange(1, n + 1)

@@ -71,7 +71,8 @@ def histograms_by_temperature(panels: Sequence[dict]) -> Figure:
         ax.set_xlabel(panel["xlabel"])
         ax.set_ylabel("fraction of test examples")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=6, ncol=2)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=6, ncol=2)
     return fig
 
 
