@@ -25,6 +25,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# how grouped bank convolutions run: "auto" (on CPU a loop of dense convolutions for maps of
+# 16×16 and more, where oneDNN's grouped kernels are slower — measured in bench/ — and one
+# grouped kernel otherwise and on CUDA), "grouped" or "loop"; the numbers are the same
+BANK_CONV_MODE = "auto"
+
+
+def _loop_members(x: torch.Tensor, members: int) -> bool:
+    if members == 1 or BANK_CONV_MODE == "grouped":
+        return False
+    if BANK_CONV_MODE == "loop":
+        return True
+    return x.device.type == "cpu" and x.shape[-1] * x.shape[-2] >= 256
+
+
 class BankModule(nn.Module):
     """A layer holding K members; subclasses draw member k's parameters in ``init_member``."""
 
@@ -127,8 +141,16 @@ class BankConv2d(BankModule):
             raise ValueError(
                 f"BankConv2d expected {expected} input channels, got {tuple(x.shape)}"
             )
-        groups = 1 if self.shared_input else self.members * self.groups
-        return F.conv2d(x, w, b, self.stride, self.padding, 1, groups)
+        if self.shared_input:
+            return F.conv2d(x, w, b, self.stride, self.padding, 1, 1)
+        if _loop_members(x, self.members):
+            # one dense convolution per member (see BANK_CONV_MODE)
+            xs = x.chunk(self.members, dim=1)
+            ws = self.weight.unbind(0)
+            bs = self.bias.unbind(0) if self.bias is not None else [None] * self.members
+            return torch.cat([F.conv2d(xk, wk, bk, self.stride, self.padding, 1, self.groups)
+                              for xk, wk, bk in zip(xs, ws, bs)], dim=1)
+        return F.conv2d(x, w, b, self.stride, self.padding, 1, self.members * self.groups)
 
     def extra_repr(self) -> str:
         return (
