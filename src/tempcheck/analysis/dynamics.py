@@ -443,8 +443,7 @@ def write_dynamics(out_dir, result: dict) -> tuple:
     """
     from pathlib import Path
 
-    # the run folder's atomic writers (lazy: sweep/ sits below analysis/, as in report/build.py)
-    from ..sweep.store import atomic_write_json, atomic_write_npz
+    from ..atomic import atomic_write_json, atomic_write_npz
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

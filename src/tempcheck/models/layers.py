@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # how grouped bank convolutions run: "auto" (on CPU a loop of dense convolutions for maps of
 # 16×16 and more, where oneDNN's grouped kernels are slower — measured in bench/ — and one
 # grouped kernel otherwise and on CUDA), "grouped" or "loop"; the numbers are the same

@@ -63,7 +63,7 @@ def _slug(text: str) -> str:
 
 def build_report(out: str | Path) -> tuple[Path, Path]:
     """Write report.html, report.md and figures/ into ``out``; returns (html path, md path)."""
-    from ..sweep.store import atomic_write_bytes, atomic_write_text
+    from ..atomic import atomic_write_bytes, atomic_write_text
 
     root = Path(out)
     if not any((root / name).is_file() for name in ("results.csv", "dynamics.json")):

@@ -1,117 +1,25 @@
-"""Run folders on disk: atomic writes, the sweep lock, identity checks for ``--resume``.
-
-Every file is written to a temporary name in the same folder, flushed, fsync'ed and renamed into
-place (``os.replace`` is atomic on POSIX), so a killed process leaves either the old file or the
-new one, never half of one. Appending to metrics.jsonl rewrites the whole file the same way.
-"""
+"""Run folders on disk: the sweep lock and identity checks for ``--resume``; the atomic writers
+live in ``tempcheck.atomic`` and are re-exported here for the sweep's modules."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import hashlib
-import io
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
-
+from ..atomic import (  # noqa: F401  re-exported
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_jsonl,
+    atomic_write_npz,
+    atomic_write_text,
+    load_checkpoint,
+    to_json,
+)
 from ..errors import RunFolderError
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _json_default(o: Any):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _finite(o: Any):
-    """Replace NaN/inf floats by None so files stay strict JSON."""
-    if isinstance(o, float):
-        return o if np.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
-
-
-def to_json(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(_finite(obj), indent=indent, default=_json_default, allow_nan=False)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, to_json(obj) + "\n")
-
-
-def atomic_write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(to_json(r, indent=None) + "\n" for r in rows))
-
-
-def atomic_write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: _csv_cell(row.get(c, "")) for c in columns})
-    atomic_write_text(path, buf.getvalue())
-
-
-def _csv_cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if not np.isfinite(v) else repr(v)
-    if isinstance(v, bool):
-        return str(v).lower()
-    return v
-
-
-def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_torch_save(path: Path, obj: Any) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint with ``weights_only=True``: an untrusted file cannot run code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def fingerprint(config_dict: dict) -> str:

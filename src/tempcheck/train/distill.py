@@ -296,7 +296,7 @@ def run_distill(
     ``temperature`` = distillation T), ``metrics.jsonl``, ``checkpoint.pt`` (student bank),
     ``distill.json`` (teacher, settings), ``report.md`` and ``figures/``.
     """
-    from ..sweep import store  # lazy: the command writes a folder the way a sweep does
+    from .. import atomic as store  # writes its folder the way a sweep does
 
     progress = progress or NullProgress()
     out_dir, teacher_dir = Path(out), Path(teacher)
@@ -362,10 +362,10 @@ def run_distill(
 
 def write_distill_report(out_dir: Path) -> Path:
     """``report.md`` (+ ``figures/distill-*.png``) holding the distillation section only."""
+    from .. import atomic as store
     from ..report.plots import figure_png  # lazy: reporting sits below training
     from ..report.rundata import RunData
     from ..report.section_distill import build
-    from ..sweep import store
 
     section = build(RunData.load(out_dir))
     lines = [f"# {section.title}", "", section.markdown, ""]
