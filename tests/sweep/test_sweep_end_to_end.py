@@ -118,3 +118,19 @@ def test_resume_continues_an_unfinished_group_from_its_checkpoint(tmp_path):
     for a, b in zip(full_rows, resumed_rows):
         assert a["test_acc"] == pytest.approx(b["test_acc"], abs=1e-9)
         assert a["test_nll"] == pytest.approx(b["test_nll"], rel=1e-5)
+
+
+def test_diverged_member_is_reported_with_its_epoch_and_the_sweep_goes_on(tmp_path):
+    # η = 0.05·τ^-3: the τ = 0.01 member gets lr 5e4 and blows up; τ = 1 trains normally
+    cfg = load_config(None, ["train.epochs=2", "model.options.widths=[8, 8, 8]",
+                             "eval.run=[clean, calibration]", "sweep.temperatures=[0.01, 1.0]",
+                             "sweep.seeds=[0]", "train.lr_temperature_exponent=-3"])
+    rows, root = run_sweep(cfg, tmp_path / "run")
+    by_tau = {r["temperature"]: r for r in rows}
+    assert by_tau[0.01]["status"] == "diverged" and by_tau[0.01]["diverged_epoch"] == 0
+    assert by_tau[1.0]["status"] == "ok" and by_tau[1.0]["test_acc"] > 0.2  # chance is 0.1
+    with open(root / "results.csv") as fh:
+        table = {float(r["temperature"]): r for r in csv.DictReader(fh)}
+    assert table[0.01]["status"] == "diverged" and table[0.01]["diverged_epoch"] == "0"
+    report = (root / "report.md").read_text()
+    assert "**diverged** at epoch 0" in report
