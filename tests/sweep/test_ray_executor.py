@@ -101,3 +101,12 @@ def test_missing_ray_gives_install_hint(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(TempcheckError, match=r"pip install 'tempcheck\[ray\]'"):
         ray_backend.import_ray()
+
+
+def test_unreachable_cluster_is_a_one_line_error_before_anything_is_written(tmp_path):
+    from tempcheck.errors import TempcheckError
+
+    cfg = load_config(None, FOUR_GROUPS + ["sweep.backend=ray", "sweep.ray_address=127.0.0.1:1"])
+    with pytest.raises(TempcheckError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
+        run_sweep(cfg, tmp_path / "never")
+    assert not (tmp_path / "never").exists()

@@ -56,6 +56,44 @@ def _group_task(root: str, config_dict: dict, group_dict: dict, eval_names: list
             "skipped": outcome.skipped}
 
 
+def connect(config: Config) -> bool:
+    """Start a local Ray instance or join ``sweep.ray_address`` (before anything is written);
+    returns whether this call started Ray (so the caller shuts it down). An address nobody
+    listens on is a one-line error at once (Ray itself would retry it for minutes)."""
+    ray = import_ray()
+    if config.sweep.ray_address:
+        _check_reachable(config.sweep.ray_address)
+    if ray.is_initialized():
+        return False
+    kwargs = {"include_dashboard": False, "log_to_driver": False}
+    try:
+        if config.sweep.ray_address:
+            ray.init(address=config.sweep.ray_address, **kwargs)
+        else:
+            ray.init(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one line
+        where = config.sweep.ray_address or "a local instance"
+        raise TempcheckError(f"cannot start or reach Ray ({where}): "
+                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                             ) from None
+    return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """TCP-connect to ``host:port`` of a Ray address (``ray://host:port`` or ``host:port``)."""
+    import socket
+
+    target = address.split("://", 1)[-1]
+    if target in ("auto", "local") or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise TempcheckError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
 def run_ray(
     root: Path, config: Config, groups: list[Group], evaluations: list[Evaluation], *,
     resume: bool, progress: Progress | None = None,
@@ -64,11 +102,7 @@ def run_ray(
     progress = progress or NullProgress()
     ray = import_ray()
     sweep = config.sweep
-    started_here = False
-    if not ray.is_initialized():
-        kwargs = {"include_dashboard": False, "log_to_driver": False}
-        ray.init(address=sweep.ray_address, **kwargs) if sweep.ray_address else ray.init(**kwargs)
-        started_here = True
+    started_here = connect(config)
     try:
         task = ray.remote(_group_task).options(
             num_cpus=sweep.cpus_per_bank, num_gpus=sweep.gpus_per_bank,

@@ -142,7 +142,27 @@ def run_sweep(
     from .group import adversarial_training_options
 
     adversarial_training_options(config, data)  # validates train.adv_train / adv_options
+    if config.sweep.backend not in ("local", "ray"):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown backend {config.sweep.backend!r}; use local or ray")
+    ray_started = False
+    if config.sweep.backend == "ray":
+        from .ray import connect
+
+        ray_started = connect(config)  # an unreachable cluster fails before anything is written
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_locked(config, root, groups, evaluations, data, resume, progress, report)
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
+
+
+def _run_locked(config, root, groups, evaluations, data, resume, progress, report):
+    """The part of ``run_sweep`` that holds the run folder's lock and writes into it."""
     with store.SweepLock(root):
         sweep_info = prepare_folder(root, config, groups, resume)
         for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
@@ -159,15 +179,11 @@ def run_sweep(
 
             outcomes = run_ray(root, config, groups, evaluations, resume=resume,
                                progress=progress)
-        elif config.sweep.backend == "local":
+        else:
             from .local import run_local
 
             outcomes = run_local(root, config, groups, evaluations, resume=resume,
                                  progress=progress)
-        else:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"unknown backend {config.sweep.backend!r}; use local or ray")
         rows = collect(root, outcomes)
         for ev in evaluations:
             if ev.scope == "sweep":
