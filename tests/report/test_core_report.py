@@ -57,4 +57,4 @@ def test_summary_excludes_failed_members_from_means_and_names_them(tmp_path):
     assert math.isclose(one["acc_mean"], 0.85) and math.isclose(one["acc_std"], 0.0707, rel_tol=1e-3)
     text = format_summary_table(rows, markdown=False)
     assert "85.00 ± 7.07%" in text and "diverged×1" in text
-    assert "**diverged** at epoch 3" in build_summary(run).markdown
+    assert "**diverged** at epoch 3\n" in build_summary(run).markdown + "\n"

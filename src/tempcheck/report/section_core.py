@@ -111,7 +111,8 @@ def build_summary(run: RunData) -> Section:
         for r in bad:
             extra = ""
             if r.get("status") == "diverged":
-                extra = f" at epoch {r.get('diverged_epoch')!s}"
+                ep = r.get("diverged_epoch")
+                extra = f" at epoch {int(ep)}" if isinstance(ep, (int, float)) else ""
             elif r.get("status") == "stalled":
                 extra = f" (final train accuracy {r.get('final_train_acc')!s})"
             elif r.get("status") == "failed":
