@@ -103,3 +103,16 @@ def test_bad_adversarial_training_options_fail_before_training(tmp_path, capsys)
                  "--epochs", "1", "--out", str(tmp_path / "o")]) == 2
     assert "adv_options.epsilon" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_text_report_says_why_image_evaluations_were_skipped(tmp_path, capsys):
+    acl = make_imdb(tmp_path, n_train=12, n_test=6)
+    out = tmp_path / "run"
+    assert main(["sweep", "--config", str(CONFIGS / "imdb_gru_fast.yaml"), "--data-dir", str(acl),
+                 "--out", str(out), "--epochs", "1", "--temperatures", "1", "--seeds", "0",
+                 "--eval", "clean,corruption,adversarial", "--data.options.max_len=16",
+                 "--data.options.train_limit=24", "--data.options.test_limit=12"]) == 0, \
+        capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    assert report.count("*Not run:* skipped: corruption needs images") == 1
+    assert "*Not run:* skipped: adversarial needs images" in report

@@ -20,24 +20,37 @@ from .base import Section
 from .plots import figure_png
 from .rundata import RunData
 
-# (title used when the module is missing, module name)
+# (title used when the module is missing, module name, evaluation it reports or None)
 OPTIONAL_SECTIONS = (
-    ("Calibration", "section_calibration"),
-    ("Common corruptions", "section_corruption"),
-    ("Adversarial robustness", "section_adversarial"),
-    ("Gradient balance across negative classes", "section_gradients"),
-    ("Logits during training", "section_logits"),
-    ("Feature geometry", "section_features"),
-    ("Early-learning theory against measurement", "section_dynamics"),
-    ("Distillation", "section_distill"),
+    ("Calibration", "section_calibration", "calibration"),
+    ("Common corruptions", "section_corruption", "corruption"),
+    ("Adversarial robustness", "section_adversarial", "adversarial"),
+    ("Gradient balance across negative classes", "section_gradients", "gradients"),
+    ("Logits during training", "section_logits", "logits"),
+    ("Feature geometry", "section_features", "features"),
+    ("Early-learning theory against measurement", "section_dynamics", None),
+    ("Distillation", "section_distill", None),
 )
+
+
+def skip_reason(run: RunData, evaluation: str) -> str | None:
+    """Why ``evaluation`` was skipped in every group (e.g. image-only on text data), or None."""
+    infos = [info.get(evaluation) for info in run.evals.values()]
+    reasons = {i.get("skipped") for i in infos if isinstance(i, dict)}
+    if infos and all(isinstance(i, dict) and i.get("skipped") for i in infos):
+        return "; ".join(sorted(str(r) for r in reasons))
+    return None
 
 
 def build_sections(run: RunData) -> list[Section]:
     builders = [section_core.build_setup, section_core.build_summary,
                 section_core.build_vs_temperature, section_core.build_learning_curves]
     sections = [_safe(b, run, b.__name__) for b in builders]
-    for title, name in OPTIONAL_SECTIONS:
+    for title, name, evaluation in OPTIONAL_SECTIONS:
+        why = skip_reason(run, evaluation) if evaluation else None
+        if why:
+            sections.append(Section.not_run(title, f"skipped: {why}"))
+            continue
         try:
             module = importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:
