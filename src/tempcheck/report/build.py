@@ -35,10 +35,12 @@ OPTIONAL_SECTIONS = (
 
 def skip_reason(run: RunData, evaluation: str) -> str | None:
     """Why ``evaluation`` was skipped in every group (e.g. image-only on text data), or None."""
-    infos = [info.get(evaluation) for info in run.evals.values()]
-    reasons = {i.get("skipped") for i in infos if isinstance(i, dict)}
-    if infos and all(isinstance(i, dict) and i.get("skipped") for i in infos):
-        return "; ".join(sorted(str(r) for r in reasons))
+    # a whole evaluation skipped says so as a string (evaluations may also list skipped parts,
+    # e.g. corruption's skipped corruptions, which is not what this looks for)
+    reasons = [(info.get(evaluation) or {}).get("skipped") if isinstance(
+        info.get(evaluation), dict) else None for info in run.evals.values()]
+    if reasons and all(isinstance(r, str) and r for r in reasons):
+        return "; ".join(sorted(set(reasons)))
     return None
 
 
