@@ -53,7 +53,7 @@ def test_ray_sweep_equals_local_sweep(local_ray, tmp_path):
 
 def test_killed_worker_is_retried_and_sweep_completes(local_ray, tmp_path):
     out = tmp_path / "killed"
-    cfg = load_config(None, ["train.epochs=6", "model.options.widths=[8, 8, 8]",
+    cfg = load_config(None, ["train.epochs=20", "model.options.widths=[8, 8, 8]",
                              "eval.run=[clean]", "sweep.temperatures=[1.0]", "sweep.seeds=[0]",
                              "sweep.backend=ray", "sweep.retries=2", "train.checkpoint_every=1"])
     killed = {}
@@ -82,7 +82,7 @@ def test_killed_worker_is_retried_and_sweep_completes(local_ray, tmp_path):
 
     assert json.loads((root / "groups" / "seed0" / "worker.json").read_text())["pid"] != killed["pid"]
     lines = (root / "groups" / "seed0" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == list(range(6))
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(20))
 
 
 def test_missing_ray_gives_install_hint(monkeypatch):
