@@ -119,6 +119,17 @@ def _targets_for(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _reduce_batch(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Reduce per-sample losses ``(B,)`` / ``(B, K)`` over the batch axis only."""
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean(dim=0)
+    if reduction == "sum":
+        return loss.sum(dim=0)
+    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
 def tempered_cross_entropy(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -151,13 +162,7 @@ def tempered_cross_entropy(
         loss = (1.0 - label_smoothing) * nll + label_smoothing * smooth
     else:
         loss = nll
-    if reduction == "none":
-        return loss
-    if reduction == "mean":
-        return loss.mean(dim=0)
-    if reduction == "sum":
-        return loss.sum(dim=0)
-    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    return _reduce_batch(loss, reduction)
 
 
 def cross_entropy_gradient(
@@ -175,17 +180,6 @@ def cross_entropy_gradient(
 
 
 # -- other temperature primitives (REFERENCE.md §7) ---------------------------------------------
-
-
-def _reduce_batch(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce per-sample losses ``(B,)`` / ``(B, K)`` over the batch axis only."""
-    if reduction == "none":
-        return loss
-    if reduction == "mean":
-        return loss.mean(dim=0)
-    if reduction == "sum":
-        return loss.sum(dim=0)
-    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
 def _alpha_for(logits: torch.Tensor, alpha) -> torch.Tensor:

@@ -45,16 +45,22 @@ def test_bank_member_equals_standalone_after_training(family, optimizer, small_d
     lrs = [0.05, 0.02, 0.1, 0.03] if optimizer == "sgd" else [1e-3, 2e-3, 5e-4, 1e-3]
     opts = FitOptions(epochs=3, batch_size=32, optimizer=optimizer, weight_decay=5e-4,
                       nesterov=optimizer == "sgd")
-    kwargs = dict(FAMILIES[family], **small_digits.model_kwargs())
-    bank = create_model(family, members=4, seeds=seeds, **kwargs)
-    fit(bank, small_digits, temperatures=taus, lrs=lrs, options=opts, seed=42)
+    assert_members_match_standalone(family, FAMILIES[family], small_digits, seeds, taus, lrs, opts)
+
+
+def assert_members_match_standalone(family, options, data, seeds, taus, lrs, opts):
+    """Train a K-member bank and K standalone models (same seeds, τ, lr, data order) with
+    ``fit``; every member's test logits must equal its twin's within 1e-4."""
+    kwargs = dict(options, **data.model_kwargs())
+    bank = create_model(family, members=len(seeds), seeds=seeds, **kwargs)
+    fit(bank, data, temperatures=taus, lrs=lrs, options=opts, seed=42)
     bank.eval()
-    x = small_digits.test.x[:64]
+    x = data.test.x[:64]
     with torch.no_grad():
         bank_logits = bank(x)
-    for k in range(4):
+    for k in range(len(seeds)):
         alone = create_model(family, members=1, seeds=[seeds[k]], **kwargs)
-        fit(alone, small_digits, temperatures=[taus[k]], lrs=[lrs[k]], options=opts, seed=42)
+        fit(alone, data, temperatures=[taus[k]], lrs=[lrs[k]], options=opts, seed=42)
         alone.eval()
         with torch.no_grad():
             diff = (alone(x)[:, 0] - bank_logits[:, k]).abs().max().item()
@@ -66,22 +72,9 @@ def test_deep_family_member_equals_standalone_after_training(family, small_digit
     from tempcheck.models import layers
 
     monkeypatch.setattr(layers, "BANK_CONV_MODE", "loop")
-    seeds, taus, lrs = [3, 5, 7], [0.5, 1.0, 5.0], [0.02, 0.05, 0.03]
     opts = FitOptions(epochs=3, batch_size=64, weight_decay=5e-4)
-    kwargs = dict(DEEP_FAMILIES[family], **small_digits.model_kwargs())
-    bank = create_model(family, members=3, seeds=seeds, **kwargs)
-    fit(bank, small_digits, temperatures=taus, lrs=lrs, options=opts, seed=42)
-    bank.eval()
-    x = small_digits.test.x[:64]
-    with torch.no_grad():
-        bank_logits = bank(x)
-    for k in range(3):
-        alone = create_model(family, members=1, seeds=[seeds[k]], **kwargs)
-        fit(alone, small_digits, temperatures=[taus[k]], lrs=[lrs[k]], options=opts, seed=42)
-        alone.eval()
-        with torch.no_grad():
-            diff = (alone(x)[:, 0] - bank_logits[:, k]).abs().max().item()
-        assert diff < 1e-4, f"member {k} of {family} differs from its standalone twin by {diff}"
+    assert_members_match_standalone(family, DEEP_FAMILIES[family], small_digits, [3, 5, 7],
+                                    [0.5, 1.0, 5.0], [0.02, 0.05, 0.03], opts)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
