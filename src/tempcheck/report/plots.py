@@ -62,6 +62,18 @@ def metric_vs_temperature(
     return fig
 
 
+def finish_accuracy_vs_temperature(fig: Figure, ax, ylabel: str = "accuracy") -> Figure:
+    """Shared styling of an accuracy-against-τ panel: log τ axis, [0, 1] range, grid, legend."""
+    ax.set_xscale("log")
+    ax.set_xlabel(TAU_LABEL)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def curves_by_temperature(
     curves: Mapping[float, Sequence[Sequence[float]]], *, ylabel: str, xlabel: str = "epoch",
     title: str = "", log_y: bool = False,

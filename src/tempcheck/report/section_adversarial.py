@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
+from .plots import finish_accuracy_vs_temperature
 from .rundata import RunData
 
 TITLE = "Adversarial robustness"
@@ -56,14 +57,7 @@ def plot_robust_vs_temperature(
             style = {"color": "grey", "linestyle": "--"}
         (line,) = ax.plot(taus, mean, marker="o", markersize=3, label=label, **style)
         ax.fill_between(taus, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_xlabel("training temperature τ")
-    ax.set_ylabel("accuracy under attack")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
+    return finish_accuracy_vs_temperature(fig, ax, "accuracy under attack")
 
 
 def plot_eps_sweep(curves: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Figure:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ..data.corruptions import BENCHMARK, FAMILY_NAMES
 from .base import Section, md_table
+from .plots import finish_accuracy_vs_temperature
 from .rundata import RunData
 
 TITLE = "Corruption robustness"
@@ -57,14 +58,7 @@ def plot_accuracy_vs_temperature(
     for family, by_tau in families.items():
         _band(ax, by_tau, color=FAMILY_COLORS.get(family), label=family)
     _band(ax, overall, color="black", linewidth=2.2, label="corruptions (mean)")
-    ax.set_xscale("log")
-    ax.set_xlabel("training temperature τ (log scale)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
+    return finish_accuracy_vs_temperature(fig, ax)
 
 
 def plot_accuracy_vs_severity(
