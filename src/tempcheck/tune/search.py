@@ -1,0 +1,355 @@
+"""``tempcheck tune``: choose τ with one bank per seed, dropping the losers at rungs.
+
+For each seed, one bank holds every candidate (τ × learning rate) and trains on the seed's
+batches. At each rung (``rungs.py``) the members are ranked on the objective (``objectives.py``,
+validation split) and the losers are *physically* removed (``prune.py``): the survivors go on in a
+smaller bank, so the remaining epochs cost less, and they are exactly where they would be in the
+unpruned bank. The last survivor is the choice of that seed; over several seeds the choice is the
+τ chosen most often (ties: the better mean final objective).
+
+Cost is counted in member-epochs (one member trained for one epoch); a full sweep of the same
+grid costs members × epochs per seed. Everything is written to ``OUT`` as it goes
+(``tune.json``, per-seed ``seed<S>/state.pt`` after every epoch), so ``--resume`` continues an
+interrupted tune where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_torch_save, atomic_write_json, load_checkpoint
+from ..config import Config
+from ..errors import ConfigError, RunFolderError
+from ..progress import NullProgress, Progress
+from ..sweep.plan import Group, plan_groups
+from ..train.loop import fit
+from . import objectives as obj
+from .prune import keep_members
+from .rungs import RULES, Rung, make_plan, parse_plan, plan_cost, select
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How a tune decides (see the module docstrings of ``rungs`` and ``objectives``).
+
+    objective / weights: what is ranked (``objectives.NAMES``; weights for ``weighted``).
+    budget: member-epochs allowed, as a fraction of the full sweep's (default 0.35).
+    reduction: each rung keeps 1/reduction of the members (default 2).
+    rungs: an explicit plan ``"epoch:keep,..."`` instead of the budgeted one.
+    rule: ``catchup`` (default) or ``raw``; protect: slow starters kept beyond the best at a
+        rung (catchup only); smooth: epochs averaged; tie: scores closer than
+        this are ordered by the tie-breaker (None: one validation example for accuracies, 0
+        otherwise).
+    finish: train the last survivor to the last epoch (costs member-epochs; gives its final
+        numbers); otherwise the tune stops at the last rung.
+    sample: validation images for the robust / corruption objectives.
+    retrain_seeds: after choosing, train the chosen τ with these seeds (a sweep in
+        ``OUT/retrain``) for a mean ± s.d. of its test numbers.
+    """
+
+    objective: str = "val_acc"
+    weights: str | None = None
+    budget: float = 0.35
+    reduction: float = 2.0
+    rungs: str | None = None
+    rule: str = "catchup"
+    protect: int = 1
+    smooth: int = 1
+    tie: float | None = None
+    finish: bool = False
+    sample: int = 200
+    retrain_seeds: tuple[int, ...] = ()
+
+    def validate(self) -> dict[str, float]:
+        terms = obj.check_objective(self.objective, self.weights)
+        if self.rule not in RULES:
+            raise ConfigError(f"unknown tune rule {self.rule!r}; use {', '.join(RULES)}")
+        if self.protect < 0:
+            raise ConfigError(f"tune protect must be >= 0 members, got {self.protect}")
+        if self.smooth < 1:
+            raise ConfigError(f"tune smooth must be >= 1 epoch, got {self.smooth}")
+        if self.sample < 1:
+            raise ConfigError(f"tune sample must be >= 1 image, got {self.sample}")
+        if self.tie is not None and not (math.isfinite(self.tie) and self.tie >= 0):
+            raise ConfigError(f"tune tie must be a number >= 0, got {self.tie}")
+        return terms
+
+
+@dataclass
+class SeedTune:
+    """The record of one seed's tune: curves over epochs for every candidate and the drops."""
+
+    seed: int
+    temperatures: list[float]
+    lrs: list[float]
+    plan: list[dict]
+    curves: dict[str, list[list[float | None]]] = field(default_factory=dict)  # name -> [E][n]
+    dropped: list[dict] = field(default_factory=list)  # {member, epoch, rank, score, reason}
+    protected: list[dict] = field(default_factory=list)  # kept from below the cut
+    alive: list[int] = field(default_factory=list)
+    epoch: int = 0  # epochs trained by the survivors
+    member_epochs: int = 0
+    seconds: float = 0.0
+    chosen: int | None = None
+    chosen_value: float | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class _Stop(Exception):
+    """Raised from fit's epoch callback at a rung: fit has no 'stop at epoch' argument, and
+    a rung must see the bank exactly as the unpruned bank would be at that epoch."""
+
+
+def _members_of(config: Config, seed: int) -> Group:
+    one = config.replace(sweep=dataclasses.replace(config.sweep, seeds=[seed], max_bank=None))
+    groups = plan_groups(one)
+    return Group(f"tune-seed{seed}", seed, tuple(m for g in groups for m in g.members))
+
+
+def _plan(config: Config, options: TuneOptions, members: int) -> list[Rung]:
+    epochs = config.train.epochs
+    if options.rungs:
+        return parse_plan(options.rungs, members, epochs)
+    return make_plan(members, epochs, budget=options.budget, reduction=options.reduction,
+                     finish=options.finish,
+                     protect=options.protect if options.rule == "catchup" else 0)
+
+
+def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
+              resume: bool = False, progress: Progress | None = None) -> SeedTune:
+    """Run the tune of one seed in ``folder`` (``state.pt`` after every epoch)."""
+    from .. import recipe
+
+    progress = progress or NullProgress()
+    terms = options.validate()
+    group = _members_of(config, seed)
+    n, epochs = len(group.members), config.train.epochs
+    plan = _plan(config, options, n)
+    device = recipe.resolve_device(config.train.device)
+    data = recipe.load_data(config)
+    fit_opts = recipe.fit_options(config, device, data)
+    rung_names = [t for t in terms if not obj.OBJECTIVES[t][1]]
+    tie = options.tie
+    if tie is None:
+        tie = 1.0 / max(1, len(data.val)) if set(terms) <= {"val_acc", "robust_acc",
+                                                          "corr_acc"} else 0.0
+    state_path = folder / "state.pt"
+    if resume and state_path.is_file():
+        saved = load_checkpoint(state_path)
+        record = SeedTune(**saved["record"])
+        snapshot = saved["snapshot"]
+        progress.log(f"tune seed {seed}: resuming after epoch {record.epoch} with "
+                     f"{len(record.alive)} members")
+    else:
+        record = SeedTune(seed, [m.temperature for m in group.members],
+                          [m.lr for m in group.members],
+                          [dataclasses.asdict(r) for r in plan])
+        record.alive = list(range(n))
+        record.curves = {name: [] for name in (*obj.OBJECTIVES, "nll_ts", "objective")}
+        snapshot = None
+    started = time.perf_counter() - record.seconds
+    pending = [Rung(**r) for r in record.plan if r["epoch"] > record.epoch]
+    stop_at = [r.epoch for r in pending] + ([epochs] if options.finish else [])
+    while record.alive and (stop_at and record.epoch < stop_at[-1]):
+        target = next(e for e in stop_at if e > record.epoch)
+        alive = list(record.alive)
+        sub = Group(group.name, seed, tuple(group.members[i] for i in alive))
+        model = recipe.build_model(config, data, [m.seed for m in sub.members]).to(device)
+        taus = torch.tensor([m.temperature for m in sub.members])
+        lrs = torch.tensor([m.lr for m in sub.members])
+        holder: dict = {}
+
+        def on_epoch_end(epoch: int, snap, model=model, taus=taus, alive=alive) -> None:
+            raw = obj.epoch_scores(model, data, taus, batch_size=fit_opts.eval_batch_size,
+                                   device=device)
+            if epoch + 1 in [r.epoch for r in pending] and rung_names:
+                raw.update(obj.rung_scores(rung_names, model, data, taus, sample=options.sample,
+                                           seed=seed, batch_size=fit_opts.eval_batch_size,
+                                           device=device))
+            raw["objective"] = obj.combine(terms, raw)
+            for name, values in record.curves.items():
+                row = [None] * n
+                if name in raw:
+                    for j, i in enumerate(alive):
+                        v = float(raw[name][j])
+                        row[i] = v if math.isfinite(v) else None
+                values.append(row)
+            record.epoch = epoch + 1
+            record.member_epochs += len(alive)
+            record.seconds = time.perf_counter() - started
+            holder["snapshot"] = snap()
+            atomic_torch_save(state_path, {"record": record.to_dict(),
+                                           "snapshot": holder["snapshot"]})
+            progress.log(f"tune seed {seed}: epoch {epoch + 1}/{epochs}, {len(alive)} members, "
+                         f"best {terms_label(terms)} "
+                         f"{np.nanmax(np.where(np.isnan(raw['objective']), -np.inf, raw['objective'])):.4g}")
+            if epoch + 1 >= target:
+                raise _Stop
+
+        try:
+            fit(model, data.to(device) if device.type == "cpu" else data,
+                temperatures=taus, lrs=lrs, options=fit_opts, seed=seed,
+                augment=recipe.make_augment(config, data), start_state=snapshot,
+                on_epoch_end=on_epoch_end, objective=recipe.make_objective(config, taus))
+        except _Stop:
+            pass
+        snapshot = holder["snapshot"]
+        rung = next((r for r in pending if r.epoch == record.epoch), None)
+        if rung is not None:
+            pending.remove(rung)
+            later = [r.epoch for r in pending]
+            snapshot = _decide(record, rung, later[0] if later else None, snapshot, options,
+                               tie, config, data, recipe)
+            atomic_torch_save(state_path, {"record": record.to_dict(), "snapshot": snapshot})
+    final = np.array([v if v is not None else np.nan for v in record.curves["objective"][-1]])
+    record.chosen = int(record.alive[0])
+    record.chosen_value = float(final[record.chosen])
+    record.seconds = time.perf_counter() - started
+    atomic_torch_save(state_path, {"record": record.to_dict(), "snapshot": snapshot})
+    return record
+
+
+def terms_label(terms: dict[str, float]) -> str:
+    return "+".join(terms) if len(terms) > 1 else next(iter(terms))
+
+
+def _curve_matrix(record: SeedTune, name: str, members: list[int]) -> np.ndarray:
+    rows = record.curves[name]
+    return np.array([[np.nan if r[i] is None else r[i] for i in members] for r in rows],
+                    dtype=float).reshape(len(rows), len(members))
+
+
+def _decide(record: SeedTune, rung: Rung, next_epoch: int | None, snapshot: dict,
+            options: TuneOptions, tie: float, config: Config, data, recipe) -> dict:
+    """Rank the alive members at ``rung``, record the drops, and slice the snapshot."""
+    alive = list(record.alive)
+    sel = select(_curve_matrix(record, "objective", alive),
+                 -_curve_matrix(record, "nll_ts", alive), keep=rung.keep, epoch=rung.epoch,
+                 next_epoch=next_epoch, rule=options.rule, smooth=options.smooth, tie=tie,
+                 protect=options.protect)
+    for place, j in enumerate(sel.order):
+        i = alive[j]
+        if j in sel.protected:
+            record.protected.append({
+                "member": i, "temperature": record.temperatures[i], "epoch": rung.epoch,
+                "rank": place + 1, "score": sel.scores[j], "catch_up_epochs": sel.catch_up[j]})
+        elif j not in sel.kept:
+            record.dropped.append({
+                "member": i, "temperature": record.temperatures[i], "epoch": rung.epoch,
+                "rank": place + 1, "of": len(alive), "score": sel.scores[j], "kept": rung.keep,
+                "reason": f"rank {place + 1} of {len(alive)} at epoch {rung.epoch} "
+                          f"(score {sel.scores[j]:.4g}); best {rung.keep} kept"
+                          + ("" if next_epoch is None else
+                             f", not catching up by epoch {next_epoch}"),
+            })
+    kept_pos = sorted(sel.kept)
+    record.alive = [alive[j] for j in kept_pos]
+    seeds = [_members_of(config, record.seed).members[i].seed for i in record.alive]
+    template = recipe.build_model(config, data, seeds).state_dict()
+    return keep_members(snapshot, kept_pos, members=len(alive), template=template)
+
+
+def choose(records: list[SeedTune]) -> tuple[float, dict]:
+    """The τ chosen most often over seeds (ties: the higher mean objective at the choice)."""
+    votes = Counter(r.temperatures[r.chosen] for r in records)
+    values: dict[float, list[float]] = {}
+    for r in records:
+        values.setdefault(r.temperatures[r.chosen], []).append(r.chosen_value)
+    best = max(votes, key=lambda t: (votes[t], float(np.nanmean(values[t]))))
+    return best, {"votes": {str(t): c for t, c in votes.items()}}
+
+
+def run_tune(config: Config, out: str | Path, options: TuneOptions, *, resume: bool = False,
+             progress: Progress | None = None) -> dict:
+    """Tune τ over ``config.sweep.temperatures`` (× ``sweep.lrs``) for every seed of
+    ``config.sweep.seeds``; writes ``OUT/tune.json`` and returns its content.
+
+    When ``out`` holds a finished sweep (``sweep.json``), the tune goes to ``out/tune`` and its
+    outcome is compared with that sweep's results (same folder, same report)."""
+    from .. import recipe
+    from ..sweep import store
+
+    progress = progress or NullProgress()
+    options.validate()
+    root = Path(out)
+    sweep_root = root if (root / "sweep.json").is_file() else None
+    folder = root / "tune" if sweep_root else root
+    members = len(_members_of(config, config.sweep.seeds[0]).members)
+    plan = _plan(config, options, members)  # a bad budget or rung plan fails here
+    recipe.resolve_device(config.train.device)
+    recipe.load_data(config)
+    if (folder / "tune.json").is_file() and not resume:
+        raise RunFolderError(f"{folder} already holds a tune; pass --resume or choose another --out")
+    if not resume and folder.exists() and any(p for p in folder.iterdir() if p.name != ".lock"):
+        raise RunFolderError(f"{folder} is not empty; choose another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    with store.SweepLock(folder):
+        full = members * config.train.epochs * len(config.sweep.seeds)
+        started = time.time()
+        records = []
+        for seed in config.sweep.seeds:
+            records.append(tune_seed(config, seed, options, folder / f"seed{seed}",
+                                     resume=resume, progress=progress))
+        chosen, votes = choose(records)
+        outcome = {
+            "temperature": chosen, "objective": options.objective,
+            "value": float(np.nanmean([r.chosen_value for r in records
+                                       if r.temperatures[r.chosen] == chosen])),
+            "member_epochs": int(sum(r.member_epochs for r in records)),
+            "full_sweep_member_epochs": int(full),
+            "budget_fraction": round(sum(r.member_epochs for r in records) / full, 4),
+            "plan": [dataclasses.asdict(r) for r in plan],
+            "planned_member_epochs": plan_cost(
+                plan, members, config.train.epochs, options.finish,
+                options.protect if options.rule == "catchup" else 0) * len(config.sweep.seeds),
+            "options": dataclasses.asdict(options), **votes,
+            "seeds": [r.to_dict() for r in records],
+            "config": config.to_dict(), "wall_seconds": round(time.time() - started, 2),
+        }
+        if sweep_root is not None:
+            outcome["full_sweep"] = compare_with_sweep(sweep_root, chosen)
+        if options.retrain_seeds:
+            outcome["retrain"] = _retrain(config, chosen, options.retrain_seeds,
+                                          folder / "retrain", progress)
+        atomic_write_json(folder / "tune.json", outcome)
+    return outcome
+
+
+def compare_with_sweep(sweep_root: Path, chosen: float) -> dict:
+    """Test accuracy of the chosen τ against the best τ of a full sweep's results.csv (mean
+    over its seeds); ``regret`` is best − chosen, in accuracy points (fraction)."""
+    import csv
+
+    with open(sweep_root / "results.csv", newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("status") in ("ok", "stalled")]
+    by_tau: dict[float, list[float]] = {}
+    for r in rows:
+        by_tau.setdefault(float(r["temperature"]), []).append(float(r["test_acc"]))
+    means = {t: float(np.mean(v)) for t, v in by_tau.items()}
+    best = max(means, key=means.get)
+    got = means.get(min(means, key=lambda t: abs(math.log(t / chosen))))
+    return {"test_acc_by_temperature": {str(t): m for t, m in sorted(means.items())},
+            "best_temperature": best, "best_test_acc": means[best],
+            "chosen_test_acc": got, "regret": means[best] - got}
+
+
+def _retrain(config: Config, tau: float, seeds, out: Path, progress: Progress) -> dict:
+    from ..sweep.run import run_sweep
+
+    cfg = config.replace(sweep=dataclasses.replace(config.sweep, temperatures=[tau],
+                                                   seeds=list(seeds), lrs=None))
+    rows, _ = run_sweep(cfg, out, resume=(out / "sweep.json").is_file(), progress=progress)
+    acc = [float(r["test_acc"]) for r in rows if r.get("status") == "ok"]
+    return {"folder": str(out), "seeds": list(seeds), "test_acc": acc,
+            "test_acc_mean": float(np.mean(acc)) if acc else None,
+            "test_acc_sd": float(np.std(acc, ddof=1)) if len(acc) > 1 else None}
