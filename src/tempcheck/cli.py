@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "runs/sweep")
     p = sub.add_parser("train", help="train one bank (a sweep with one seed)")
     _add_run_options(p, "runs/train")
+    p = sub.add_parser("tune", help="choose τ with one bank per seed, dropping the worse "
+                                    "members at rungs (a fraction of a sweep's cost)")
+    _add_run_options(p, "runs/tune")
+    from .tune.command import add_arguments as add_tune_arguments
+
+    add_tune_arguments(p)
     p = sub.add_parser("report", help="(re)build report.html and report.md of a run folder")
     p.add_argument("out")
     sub.add_parser("list", help="list models, datasets and evaluations")
@@ -336,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(rest)
         if args.verb in ("sweep", "train"):
             return cmd_sweep(args, overrides, args.verb)
+        if args.verb == "tune":
+            from .progress import ConsoleProgress
+            from .tune.command import run as run_tune_command
+
+            return run_tune_command(args, config_from_args(args, overrides, "tune"),
+                                    ConsoleProgress())
         if overrides:
             raise ConfigError(f"{args.verb} takes no config overrides ({overrides[0]})")
         if args.verb == "report":

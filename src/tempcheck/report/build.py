@@ -30,6 +30,7 @@ OPTIONAL_SECTIONS = (
     ("Feature geometry", "section_features", "features"),
     ("Early-learning theory against measurement", "section_dynamics", None),
     ("Distillation", "section_distill", None),
+    ("Choosing τ automatically (tune)", "section_tune", None),
 )
 
 
@@ -104,3 +105,22 @@ def build_report(out: str | Path) -> tuple[Path, Path]:
     atomic_write_text(html_path, render_html(title, sections, images))
     atomic_write_text(md_path, "\n".join(md))
     return html_path, md_path
+
+
+def build_tune_page(folder: str | Path) -> Path:
+    """``report.html`` / ``report.md`` of a tune run on its own (no sweep beside it)."""
+    from ..atomic import atomic_write_bytes, atomic_write_text
+    from . import section_tune
+    from .html import render_html
+
+    root = Path(folder)
+    section = section_tune.build(RunData(root=root))
+    images = {0: [(caption, figure_png(fig)) for caption, fig in section.figures]}
+    md = ["# tempcheck tune", "", f"## {section.title}", "", section.markdown, ""]
+    for j, (caption, png) in enumerate(images[0]):
+        name = f"figures/tune-{j}.png"
+        atomic_write_bytes(root / name, png)
+        md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    atomic_write_text(root / "report.html", render_html("tempcheck tune", [section], images))
+    atomic_write_text(root / "report.md", "\n".join(md))
+    return root / "report.html"

@@ -96,6 +96,7 @@ class SeedTune:
     protected: list[dict] = field(default_factory=list)  # kept from below the cut
     alive: list[int] = field(default_factory=list)
     epoch: int = 0  # epochs trained by the survivors
+    decided: list[int] = field(default_factory=list)  # rung epochs already decided
     member_epochs: int = 0
     seconds: float = 0.0
     chosen: int | None = None
@@ -158,21 +159,36 @@ def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
         record.curves = {name: [] for name in (*obj.OBJECTIVES, "nll_ts", "objective")}
         snapshot = None
     started = time.perf_counter() - record.seconds
-    pending = [Rung(**r) for r in record.plan if r["epoch"] > record.epoch]
-    stop_at = [r.epoch for r in pending] + ([epochs] if options.finish else [])
-    while record.alive and (stop_at and record.epoch < stop_at[-1]):
-        target = next(e for e in stop_at if e > record.epoch)
+    # rungs not yet decided (a tune killed between an epoch and its rung decides on resume)
+    pending = [Rung(**r) for r in record.plan if r["epoch"] not in record.decided]
+    while record.alive:
+        rung = next((r for r in pending if r.epoch == record.epoch), None)
+        if rung is not None:
+            pending.remove(rung)
+            later = [r.epoch for r in pending]
+            snapshot = _decide(record, rung, later[0] if later else None, snapshot, options,
+                               tie, config, data, recipe)
+            record.decided.append(rung.epoch)
+            atomic_torch_save(state_path, {"record": record.to_dict(), "snapshot": snapshot})
+            continue
+        targets = [e for e in [r.epoch for r in pending] + ([epochs] if options.finish else [])
+                   if e > record.epoch]
+        if not targets:
+            break
+        target = targets[0]
         alive = list(record.alive)
         sub = Group(group.name, seed, tuple(group.members[i] for i in alive))
         model = recipe.build_model(config, data, [m.seed for m in sub.members]).to(device)
         taus = torch.tensor([m.temperature for m in sub.members])
         lrs = torch.tensor([m.lr for m in sub.members])
         holder: dict = {}
+        rung_epochs = [r.epoch for r in pending]
 
-        def on_epoch_end(epoch: int, snap, model=model, taus=taus, alive=alive) -> None:
+        def on_epoch_end(epoch: int, snap, model=model, taus=taus, alive=alive,
+                         target=target) -> None:
             raw = obj.epoch_scores(model, data, taus, batch_size=fit_opts.eval_batch_size,
                                    device=device)
-            if epoch + 1 in [r.epoch for r in pending] and rung_names:
+            if epoch + 1 in rung_epochs and rung_names:
                 raw.update(obj.rung_scores(rung_names, model, data, taus, sample=options.sample,
                                            seed=seed, batch_size=fit_opts.eval_batch_size,
                                            device=device))
@@ -190,9 +206,9 @@ def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
             holder["snapshot"] = snap()
             atomic_torch_save(state_path, {"record": record.to_dict(),
                                            "snapshot": holder["snapshot"]})
+            best = np.nanmax(np.where(np.isnan(raw["objective"]), -np.inf, raw["objective"]))
             progress.log(f"tune seed {seed}: epoch {epoch + 1}/{epochs}, {len(alive)} members, "
-                         f"best {terms_label(terms)} "
-                         f"{np.nanmax(np.where(np.isnan(raw['objective']), -np.inf, raw['objective'])):.4g}")
+                         f"best {terms_label(terms)} {best:.4g}")
             if epoch + 1 >= target:
                 raise _Stop
 
@@ -204,13 +220,6 @@ def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
         except _Stop:
             pass
         snapshot = holder["snapshot"]
-        rung = next((r for r in pending if r.epoch == record.epoch), None)
-        if rung is not None:
-            pending.remove(rung)
-            later = [r.epoch for r in pending]
-            snapshot = _decide(record, rung, later[0] if later else None, snapshot, options,
-                               tie, config, data, recipe)
-            atomic_torch_save(state_path, {"record": record.to_dict(), "snapshot": snapshot})
     final = np.array([v if v is not None else np.nan for v in record.curves["objective"][-1]])
     record.chosen = int(record.alive[0])
     record.chosen_value = float(final[record.chosen])
@@ -259,6 +268,37 @@ def _decide(record: SeedTune, rung: Rung, next_epoch: int | None, snapshot: dict
     return keep_members(snapshot, kept_pos, members=len(alive), template=template)
 
 
+def _seed_task(config_dict: dict, seed: int, options: dict, folder: str, threads: int) -> dict:
+    """Body of one Ray task: one seed's tune. ``resume=True`` so a task retried after its worker
+    died continues from the seed's ``state.pt`` (a first attempt has none)."""
+    from ..config import from_dict
+
+    torch.set_num_threads(max(1, threads))
+    opts = TuneOptions(**{**options, "retrain_seeds": tuple(options["retrain_seeds"])})
+    return tune_seed(from_dict(config_dict), seed, opts, Path(folder), resume=True).to_dict()
+
+
+def _tune_on_ray(config: Config, options: TuneOptions, folder: Path, resume: bool,
+                 progress: Progress) -> list[SeedTune]:
+    """Every seed's tune as one Ray task (the sweep's resources and retries)."""
+    from ..sweep.ray import connect, import_ray
+
+    ray = import_ray()
+    started = connect(config)
+    try:
+        task = ray.remote(_seed_task).options(
+            num_cpus=config.sweep.cpus_per_bank, num_gpus=config.sweep.gpus_per_bank,
+            max_retries=config.sweep.retries, retry_exceptions=False)
+        refs = [task.remote(config.to_dict(), seed, dataclasses.asdict(options),
+                            str(folder / f"seed{seed}"), max(1, int(config.sweep.cpus_per_bank)))
+                for seed in config.sweep.seeds]
+        progress.log(f"ray: {len(refs)} tune task(s) submitted")
+        return [SeedTune(**d) for d in ray.get(refs)]
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def choose(records: list[SeedTune]) -> tuple[float, dict]:
     """The τ chosen most often over seeds (ties: the higher mean objective at the choice)."""
     votes = Counter(r.temperatures[r.chosen] for r in records)
@@ -288,6 +328,10 @@ def run_tune(config: Config, out: str | Path, options: TuneOptions, *, resume: b
     plan = _plan(config, options, members)  # a bad budget or rung plan fails here
     recipe.resolve_device(config.train.device)
     recipe.load_data(config)
+    if config.sweep.backend == "ray":
+        from ..sweep.ray import import_ray
+
+        import_ray()  # the install hint, before anything is written
     if (folder / "tune.json").is_file() and not resume:
         raise RunFolderError(f"{folder} already holds a tune; pass --resume or choose another --out")
     if not resume and folder.exists() and any(p for p in folder.iterdir() if p.name != ".lock"):
@@ -296,10 +340,11 @@ def run_tune(config: Config, out: str | Path, options: TuneOptions, *, resume: b
     with store.SweepLock(folder):
         full = members * config.train.epochs * len(config.sweep.seeds)
         started = time.time()
-        records = []
-        for seed in config.sweep.seeds:
-            records.append(tune_seed(config, seed, options, folder / f"seed{seed}",
-                                     resume=resume, progress=progress))
+        if config.sweep.backend == "ray":
+            records = _tune_on_ray(config, options, folder, resume, progress)
+        else:
+            records = [tune_seed(config, seed, options, folder / f"seed{seed}", resume=resume,
+                                 progress=progress) for seed in config.sweep.seeds]
         chosen, votes = choose(records)
         outcome = {
             "temperature": chosen, "objective": options.objective,
@@ -322,6 +367,10 @@ def run_tune(config: Config, out: str | Path, options: TuneOptions, *, resume: b
             outcome["retrain"] = _retrain(config, chosen, options.retrain_seeds,
                                           folder / "retrain", progress)
         atomic_write_json(folder / "tune.json", outcome)
+    from ..report.build import build_report, build_tune_page
+
+    # beside a sweep the tune joins the sweep's report; alone it gets a page of its own
+    outcome["report"] = str(build_report(sweep_root)[0] if sweep_root else build_tune_page(folder))
     return outcome
 
 
