@@ -100,7 +100,7 @@ def main() -> int:
 
     seeds = [int(s) for s in args.seeds.split(",")]
     base = Path(args.out or tempfile.mkdtemp(prefix="tune-bench-"))
-    config = load_config(args.config, ["eval.run=[]", f"sweep.seeds={seeds}",
+    config = load_config(args.config, ["eval.run=[none]", f"sweep.seeds={seeds}",
                                        *[o.lstrip("-") for o in overrides]])
     taus = list(config.sweep.temperatures)
     t0 = time.perf_counter()

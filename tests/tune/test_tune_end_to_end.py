@@ -15,7 +15,7 @@ from tempcheck.tune import TuneOptions, run_tune
 from tempcheck.tune.replay import replay
 from tempcheck.tune.rungs import Rung
 
-ARGS = ["sweep.temperatures=[0.3,1,3,10]", "train.epochs=4", "sweep.seeds=[0]", "eval.run=[]",
+ARGS = ["sweep.temperatures=[0.3,1,3,10]", "train.epochs=4", "sweep.seeds=[0]", "eval.run=[none]",
         "model.options.widths=[4,8,16]"]
 
 
