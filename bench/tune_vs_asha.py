@@ -92,6 +92,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="keep the run folders here")
     parser.add_argument("--skip-asha", action="store_true")
+    parser.add_argument("--json", dest="json_out", help="also write the JSON to this file")
     args, overrides = parser.parse_known_args()
     torch.set_num_threads(args.threads)
     from tempcheck.config import load_config
@@ -103,19 +104,28 @@ def main() -> int:
     config = load_config(args.config, ["eval.run=[none]", f"sweep.seeds={seeds}",
                                        *[o.lstrip("-") for o in overrides]])
     taus = list(config.sweep.temperatures)
-    t0 = time.perf_counter()
-    rows, _ = run_sweep(config, base / "sweep", report=False)
-    sweep_wall = time.perf_counter() - t0
+    sweep_dir = base / "sweep"
+    if (sweep_dir / "results.csv").is_file():  # reuse a finished sweep (and tune) in --out
+        import csv
+
+        with open(sweep_dir / "results.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    else:
+        rows, _ = run_sweep(config, sweep_dir, report=False)
+    # training time of the sweep's banks (what the tune's wall time compares with)
+    sweep_train = sum({r["group"]: float(r["train_seconds"]) for r in rows}.values())
     test = {(float(r["temperature"]), int(r["seed"])): float(r["test_acc"]) for r in rows}
     mean = {t: float(np.mean([test[(t, s)] for s in seeds])) for t in taus}
     options = TuneOptions()
-    t0 = time.perf_counter()
-    outcome = run_tune(config, base / "sweep", options)
-    tune_wall = time.perf_counter() - t0
+    if (sweep_dir / "tune" / "tune.json").is_file():
+        outcome = json.loads((sweep_dir / "tune" / "tune.json").read_text())
+    else:
+        outcome = run_tune(config, sweep_dir, options)
+    tune_wall = outcome["wall_seconds"]
     report = {"config": args.config, "seeds": seeds, "temperatures": taus,
               "machine": {"cpus": os.cpu_count(), "threads": args.threads},
               "full_sweep": {"member_epochs": len(taus) * config.train.epochs * len(seeds),
-                             "wall_seconds": round(sweep_wall, 2), "mean_test_acc": mean},
+                             "train_seconds": round(sweep_train, 2), "mean_test_acc": mean},
               "tempcheck_tune": {"temperature": outcome["temperature"],
                                  "member_epochs": outcome["member_epochs"],
                                  "wall_seconds": round(tune_wall, 2), "per_seed": {}}}
@@ -136,8 +146,11 @@ def main() -> int:
                      mean_regret=max(mean.values()) - mean[tau])
             asha[seed] = a
         report["asha"] = asha
-    json.dump(report, sys.stdout, indent=1)
-    print()
+    text = json.dumps(report, indent=1)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n")
+    # Ray Tune replaces sys.stdout while it runs: print to the real one
+    print(text, file=sys.__stdout__, flush=True)
     return 0
 
 
