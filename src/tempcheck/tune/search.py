@@ -185,7 +185,7 @@ def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
         rung_epochs = [r.epoch for r in pending]
 
         def on_epoch_end(epoch: int, snap, model=model, taus=taus, alive=alive,
-                         target=target) -> None:
+                         target=target, holder=holder, rung_epochs=rung_epochs) -> None:
             raw = obj.epoch_scores(model, data, taus, batch_size=fit_opts.eval_batch_size,
                                    device=device)
             if epoch + 1 in rung_epochs and rung_names:
