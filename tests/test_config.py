@@ -13,8 +13,8 @@ def test_defaults_and_overrides(tmp_path):
     path.write_text("train:\n  lr: 0.1\nsweep:\n  temperatures: '0.1:100:4'\n")
     cfg = load_config(path, ["train.epochs=3", "--sweep.seeds=0,1", "eval.adversarial.eps=0.2"])
     assert cfg.train.lr == 0.1 and cfg.train.epochs == 3
-    assert cfg.sweep.temperatures == [0.1, 1.0, 10.0, 100.0]
-    assert cfg.sweep.seeds == [0, 1]
+    assert cfg.sweep.temperatures == (0.1, 1.0, 10.0, 100.0)  # frozen: tuples
+    assert cfg.sweep.seeds == (0, 1)
     assert cfg.eval.adversarial == {"eps": 0.2}
 
 
@@ -55,4 +55,4 @@ def test_shipped_default_recipe_loads():
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "digits_cnn.yaml")
     assert cfg.data.name == "digits" and cfg.model.name == "cnn"
-    assert len(cfg.sweep.temperatures) == 7 and cfg.sweep.seeds == [0, 1, 2]
+    assert len(cfg.sweep.temperatures) == 7 and cfg.sweep.seeds == (0, 1, 2)

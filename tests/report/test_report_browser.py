@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tempcheck.config import load_config
-from tempcheck.sweep.run import run_sweep
+from tempcheck.app import run_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import ensure_chromium, full_page_png, open_driver  # noqa: E402

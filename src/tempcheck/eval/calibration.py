@@ -22,7 +22,7 @@ import torch
 
 from .. import metrics
 from ..errors import ConfigError
-from .base import EvalContext, EvalResult, cached_logits, parse_options
+from .base import EvalContext, EvalResult, Evaluation, cached_logits, parse_options
 from .scaling import (
     DEFAULT_LOWER,
     DEFAULT_UPPER,
@@ -210,3 +210,12 @@ def _json_ready(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+EVALUATION = Evaluation(
+    name="calibration", order=10, summary="post-hoc temperature / vector scaling, ECE family",
+    options=CalibrationOptions,
+    columns=("test_adaptive_ece", "test_classwise_ece", "test_mce", "test_*_raw", "test_*_ts",
+             "test_*_vs", "ts_temperature", "ts_relative_temperature"),
+    section=("Calibration", "section_calibration"),
+)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from ..data import corruptions as C
 from ..data.base import as_float
 from ..errors import ConfigError, DataError
-from .base import EvalContext, EvalResult, parse_options, predict
+from .base import EvalContext, EvalResult, Evaluation, parse_options, predict
 
 NAME = "corruption"
 EXAMPLE_MAX_SIDE = 64  # example images are shrunk to at most this many pixels a side
@@ -322,3 +322,12 @@ class _ReleasedSource:
             if len(test) == per:
                 return test.x[int(self.indices[0]) :][:1]
         return test.x[:1]
+
+
+EVALUATION = Evaluation(
+    name="corruption", order=20, summary="19 common corruptions x 5 severities",
+    options=CorruptionOptions,
+    columns=("corr_acc_*", "corr_mce"),
+    section=("Common corruptions", "section_corruption"),
+    image_only=True,
+)

@@ -64,7 +64,7 @@ import torch
 from ..attacks import APGD, APGDT, FGSM, PGD, Attack, Square, eval_mode, per_member
 from ..data.base import as_float
 from ..errors import ConfigError
-from .base import EvalContext, EvalResult, parse_options, predict
+from .base import EvalContext, EvalResult, Evaluation, parse_options, predict
 
 NAME = "adversarial"
 SUITES = ("quick", "standard")
@@ -350,3 +350,13 @@ def _diagnostics(acc, zero, sweep_eps, sweep_acc, steps_acc, opts, worst, eps,
         d["robust_verdict"] = verdict
         out.append(d)
     return out
+
+
+EVALUATION = Evaluation(
+    name="adversarial", order=30, summary="FGSM / PGD / APGD / Square, masking diagnostics",
+    options=AdversarialOptions,
+    columns=("robust_acc_*", "clean_acc_adv_sample", "grad_zero_share", "masking_*",
+             "robust_verdict"),
+    section=("Adversarial robustness", "section_adversarial"),
+    image_only=True,
+)

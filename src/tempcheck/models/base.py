@@ -62,13 +62,20 @@ class BankModel(nn.Module):
     # -- members ----------------------------------------------------------------------------
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """The state dict of member k alone, loadable into the same family with members=1."""
-        state = {}
-        for name, t in self.state_dict().items():
-            if t.dim() >= 1 and t.shape[0] == self.members:
-                state[name] = t[k : k + 1].clone()
-            else:
-                state[name] = t.clone()
-        return state
+        return member_state_of(self.state_dict(), k, self.members)
+
+
+def member_state_of(state: dict[str, torch.Tensor], k: int, members: int
+                    ) -> dict[str, torch.Tensor]:
+    """Member k of a K = ``members`` bank's state dict (e.g. a checkpoint's), as the state dict
+    of a K = 1 bank: banked tensors (leading dimension K) are sliced, the rest copied."""
+    out = {}
+    for name, t in state.items():
+        if t.dim() >= 1 and t.shape[0] == members:
+            out[name] = t[k : k + 1].clone()
+        else:
+            out[name] = t.clone()
+    return out
 
 
 def normalize_stats(in_channels: int, mean=None, std=None) -> tuple[tuple, tuple]:

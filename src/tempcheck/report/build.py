@@ -20,17 +20,18 @@ from .base import Section
 from .plots import figure_png
 from .rundata import RunData
 
-# (title used when the module is missing, module name, evaluation it reports or None)
-OPTIONAL_SECTIONS = (
-    ("Calibration", "section_calibration", "calibration"),
-    ("Common corruptions", "section_corruption", "corruption"),
-    ("Adversarial robustness", "section_adversarial", "adversarial"),
-    ("Gradient balance across negative classes", "section_gradients", "gradients"),
-    ("Logits during training", "section_logits", "logits"),
-    ("Feature geometry", "section_features", "features"),
-    ("Early-learning theory against measurement", "section_dynamics", None),
-    ("Distillation", "section_distill", None),
-)
+# sections that report no evaluation; each evaluation's own comes from its declaration
+# (``EVALUATION.section`` in its module, tempcheck.evaluations), in run order
+OTHER_SECTIONS = (("Distillation", "section_distill", None),)
+
+
+def optional_sections() -> list[tuple[str, str, str | None]]:
+    """(title used when the module is missing, module name, evaluation it reports or None)."""
+    from ..evaluations import available
+
+    listed = [(ev.section[0], ev.section[1], ev.name if ev.scope == "group" else None)
+              for ev in available() if ev.section is not None]
+    return listed + list(OTHER_SECTIONS)
 
 
 def skip_reason(run: RunData, evaluation: str) -> str | None:
@@ -48,7 +49,7 @@ def build_sections(run: RunData) -> list[Section]:
     builders = [section_core.build_setup, section_core.build_summary,
                 section_core.build_vs_temperature, section_core.build_learning_curves]
     sections = [_safe(b, run, b.__name__) for b in builders]
-    for title, name, evaluation in OPTIONAL_SECTIONS:
+    for title, name, evaluation in optional_sections():
         why = skip_reason(run, evaluation) if evaluation else None
         if why:
             sections.append(Section.not_run(title, f"skipped: {why}"))
