@@ -32,7 +32,7 @@ import torch
 from .config import Config, parse_options
 from .data.base import DatasetSplits
 from .errors import ConfigError
-from .registry import create_model, load_dataset, lookup
+from .registry import create_model, load_dataset, lookup, metadata
 from .train.loop import FitOptions
 
 
@@ -214,14 +214,16 @@ def _check_keywords(factory, options: dict, where: str, reserved: Sequence[str])
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    # ``**options`` passes keywords on (checked where they land); ``**_`` only swallows them
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD and not p.name.startswith("_")
+           for p in params.values()):
         return
     allowed = sorted(n for n, p in params.items()
                      if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
                      and n not in reserved and n != "self")
     for key in options:
         if key not in allowed:
-            raise ConfigError(f"{where}.{key}: unknown option; allowed: "
+            raise ConfigError(f"unknown option {where}.{key}; known: "
                               f"{', '.join(allowed) or 'none'}")
 
 
@@ -242,7 +244,7 @@ def check(config: Config) -> None:
     model_factory = lookup("model", config.model.name)
     _check_keywords(model_factory, config.model.options, "model.options", _MODEL_RESERVED)
     dataset_factory = lookup("dataset", config.data.name)
-    options_cls = getattr(dataset_factory, "options_class", None)
+    options_cls = metadata("dataset", config.data.name).get("options")
     if options_cls is not None:
         parse_options(options_cls, dict(config.data.options), "data.options")
     else:

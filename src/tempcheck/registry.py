@@ -14,17 +14,31 @@ from typing import Any
 from .errors import UnknownNameError
 
 _REGISTRIES: dict[str, dict[str, Callable[..., Any]]] = {"model": {}, "dataset": {}}
+_METADATA: dict[str, dict[str, dict[str, Any]]] = {"model": {}, "dataset": {}}
 _PACKAGES = {"model": "tempcheck.models", "dataset": "tempcheck.data"}
 
 
-def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: ``@register("model", "cnn")`` on a class or factory function."""
+def register(kind: str, name: str, **metadata: Any
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: ``@register("model", "cnn")`` on a class or factory function.
+
+    ``metadata`` is what the rest of tempcheck may know about the entry without building it:
+    a dataset's ``options`` (its loader-options dataclass, checked before anything is written);
+    a model family's ``inputs`` (``"image"`` or ``"text"``) and ``tiny`` (options of a
+    seconds-sized instance, which the generic contract tests build)."""
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRIES[kind][name] = factory
+        _METADATA[kind][name] = dict(metadata)
         return factory
 
     return decorate
+
+
+def metadata(kind: str, name: str) -> dict[str, Any]:
+    """What ``name`` was registered with (empty when nothing); unknown names as in lookup."""
+    lookup(kind, name)
+    return dict(_METADATA[kind].get(name, {}))
 
 
 def _table(kind: str) -> dict[str, Callable[..., Any]]:

@@ -14,14 +14,9 @@ from tempcheck.data import corruptions as C
 from tempcheck.errors import ConfigError, DataError
 from tempcheck.eval.base import EvalContext, predict
 from tempcheck.eval.corruption import _baseline_member, _columns, run
-from tempcheck.registry import create_model, load_dataset
+from tempcheck.registry import create_model
 
 TAUS = torch.tensor([0.3, 1.0, 5.0])
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

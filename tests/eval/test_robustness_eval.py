@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from helpers_attacks import ScaledLogits, digits, trained_bank
 
 from tempcheck.errors import ConfigError
 from tempcheck.eval.base import EvalContext
 from tempcheck.eval.robustness import AdversarialOptions, default_eps, run
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "attacks"))
-from helpers_attacks import ScaledLogits, digits, trained_bank  # noqa: E402
 
 SMALL = dict(n_examples=100, diag_examples=48, more_steps=40)
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from tempcheck.app import run_sweep as run_sweep_and_report
 from tempcheck.config import load_config
 from tempcheck.errors import RunFolderError
 from tempcheck.sweep.plan import plan_groups
-from tempcheck.app import run_sweep as run_sweep_and_report
 from tempcheck.sweep.run import run_sweep
 from tempcheck.sweep.store import SweepLock
 
@@ -98,8 +98,8 @@ def test_resume_continues_an_unfinished_group_from_its_checkpoint(tmp_path):
                              "sweep.temperatures=[1.0, 3.0]", "sweep.seeds=[0]"])
     full_rows, _ = run_sweep(cfg, tmp_path / "full")
     # simulate a crash after epoch 2: keep the epoch-2 checkpoint, drop everything after it
-    from tempcheck.sweep import store
     from tempcheck.recipe import build_model, load_data
+    from tempcheck.sweep import store
     from tempcheck.train.loop import FitOptions, fit
 
     crashed = tmp_path / "crashed"

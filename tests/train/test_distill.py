@@ -8,13 +8,13 @@ import csv
 import pytest
 import torch
 
+from tempcheck.app.distill import run_distill
 from tempcheck.config import load_config
 from tempcheck.errors import RunFolderError
+from tempcheck.recipe import build_model, fit_options, model_kwargs
 from tempcheck.report.base import Section
 from tempcheck.report.rundata import RunData
 from tempcheck.report.section_distill import build
-from tempcheck.app.distill import run_distill
-from tempcheck.recipe import build_model, fit_options, model_kwargs
 from tempcheck.train.distill import FrozenTeacher, distill, find_teacher, load_teacher_model
 from tempcheck.train.loop import fit
 
@@ -100,7 +100,8 @@ def test_baseline_member_equals_plain_cross_entropy_training(teacher_run):
     data = load_dataset("digits")
     options = fit_options(ref.config, torch.device("cpu"), epochs=2)
     kwargs = model_kwargs(ref.config, data)
-    outcome = distill(FrozenTeacher(load_teacher_model(ref, build_model(ref.config, data, [ref.seed])), 1.0), data,
+    teacher = load_teacher_model(ref, build_model(ref.config, data, [ref.seed]))
+    outcome = distill(FrozenTeacher(teacher, 1.0), data,
                       model_name="mlp", model_options=kwargs, temperatures=[2.0], alpha=0.0,
                       lr=0.05, options=options, student_seed=4, data_seed=9)
     alone = create_model("mlp", members=1, seeds=[4], **kwargs)

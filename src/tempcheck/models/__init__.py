@@ -6,7 +6,7 @@ from .base import BankModel
 from .cnn import BankCNN
 from .mlp import BankMLP
 
-register("model", "mlp")(BankMLP)
-register("model", "cnn")(BankCNN)
+register("model", "mlp", inputs="image", tiny={"hidden": (8,)})(BankMLP)
+register("model", "cnn", inputs="image", tiny={"widths": (4, 4, 4)})(BankCNN)
 
 __all__ = ["BankModel", "BankCNN", "BankMLP"]
