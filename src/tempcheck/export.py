@@ -21,10 +21,12 @@ Reading the metadata with plain torch::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import json
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -171,7 +173,8 @@ def export_member(run: str | Path, out: str | Path, *, temperature: float | None
         raise TempcheckError(f"--out {out} is a folder; give a file name such as member.pt")
     member, data = _load(run, temperature, seed, group, tempered, data_dir)
     example = as_float(data.test.x[:8]).float()
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_torchscript():
+        # traced on 2 images, checked on 8: the batch size is not baked into the graph
         traced = torch.jit.trace(member, example[:2], check_trace=False)
         eager_out, traced_out = member(example), traced(example)
     diff = float((eager_out - traced_out).abs().max())
@@ -184,10 +187,21 @@ def export_member(run: str | Path, out: str | Path, *, temperature: float | None
     text = json.dumps(info, indent=1, default=str)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    torch.jit.save(traced, str(tmp), _extra_files={METADATA_FILE: text})
+    with _quiet_torchscript():
+        torch.jit.save(traced, str(tmp), _extra_files={METADATA_FILE: text})
     tmp.replace(out)
     atomic_write_json(sidecar_path(out), info)
     return info
+
+
+@contextlib.contextmanager
+def _quiet_torchscript():
+    """torch 2.13 marks TorchScript deprecated (the archives still load with plain torch) and
+    warns about shape checks it traces as constants (the channel count, fixed per model)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
 
 
 def sidecar_path(out: str | Path) -> Path:
@@ -199,8 +213,36 @@ def read_metadata(path: str | Path) -> dict:
     """The ``tempcheck.json`` of an exported member ({} for a TorchScript file without it)."""
     files = {METADATA_FILE: ""}
     try:
-        torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        with _quiet_torchscript():
+            torch.jit.load(str(path), map_location="cpu", _extra_files=files)
     except Exception as exc:  # noqa: BLE001 - not a TorchScript archive: a user error
         raise RunFolderError(f"{path} is not a TorchScript file: {exc}") from None
     raw = files[METADATA_FILE]
     return json.loads(raw) if raw else {}
+
+
+def add_export_parser(sub) -> None:
+    """``tempcheck export RUN --temperature T [--seed S] --out member.pt``."""
+    p = sub.add_parser("export", help="write one member of a run as a standalone TorchScript "
+                                      "module (loads with plain torch, no tempcheck needed)")
+    p.add_argument("run", help="run folder of a sweep")
+    p.add_argument("--temperature", type=float, help="the member's training τ")
+    p.add_argument("--seed", type=int, help="the member's init seed")
+    p.add_argument("--group", help="the member's group (when τ and seed are not enough)")
+    p.add_argument("--tempered", action="store_true",
+                   help="output z / τ (the member's own predictive logits) instead of z")
+    p.add_argument("--data-dir", help="where the run's dataset lives now")
+    p.add_argument("--out", required=True, help="file to write, e.g. member.pt")
+
+
+def cmd_export(args) -> int:
+    info = export_member(args.run, args.out, temperature=args.temperature, seed=args.seed,
+                         group=args.group, tempered=args.tempered, data_dir=args.data_dir)
+    acc = info.get("test_acc")
+    print(f"member τ={info['temperature']:g} seed {info['seed']} ({info['group']}, member "
+          f"{info['member']}) of {info['model']} on {info['dataset']}"
+          + (f": test accuracy {100 * acc:.2f}%" if acc is not None else ""))
+    print(f"output: {info['output']} (B, {info['num_classes']}); input (B, "
+          f"{', '.join(str(s) for s in info['input']['shape'])}) in [0, 1], normalised inside")
+    print(f"wrote {args.out} (load: torch.jit.load) and {sidecar_path(args.out)}")
+    return 0
