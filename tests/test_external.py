@@ -78,6 +78,7 @@ def test_torchscript_model_evaluated_at_three_test_temperatures(exported, tmp_pa
     for title in ("## Calibration", "## Corruption robustness", "## Adversarial robustness"):
         body = report.split(title, 1)[1].split("\n## ", 1)[0]
         assert "*Not run:*" not in body, title
+    assert "trained at τ = 4, seed 0" in report and "test-time temperature T" in report
     assert (out / "report.html").is_file()
 
 
