@@ -1,8 +1,9 @@
 """The 19 common corruptions of CIFAR-10-C / Tiny-ImageNet-C / ImageNet-C as batched torch ops.
 
 Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
-Perturbations", ICLR 2019 (REFERENCE.md §6; the algorithms and parameter tables are in
-corruptions.md beside it, quoted from github.com/hendrycks/robustness ``make_*_c.py``).
+Perturbations", ICLR 2019 (arXiv 1903.12261); the algorithms and parameter tables follow
+their generators, ``make_cifar_c.py``, ``make_tinyimagenet_c.py`` and ``make_imagenet_c.py`` in
+github.com/hendrycks/robustness.
 
 API
 ---

@@ -1,6 +1,6 @@
 """Names, families, parameter tables and seeds of the 19 corruptions.
 
-The tables are those of the original generators (corruptions.md §2, ``make_cifar_c.py``,
+The tables are those of the original generators (github.com/hendrycks/robustness, ``make_cifar_c.py``,
 ``make_tinyimagenet_c.py``, ``make_imagenet_c.py``), one per standard image size ("profile"):
 32 = CIFAR, 64 = Tiny-ImageNet, 224 = ImageNet; severities 1..5.
 """
@@ -36,7 +36,7 @@ CHUNK_SIZE = 1000  # images per seeded chunk in iter_corrupted (part of the seed
 COLOUR_ONLY = frozenset({"saturate"})
 
 # ---------------------------------------------------------------------------------------------
-# Parameter tables (corruptions.md §2), per profile, severities 1..5
+# Parameter tables of the original generators, per profile, severities 1..5
 # ---------------------------------------------------------------------------------------------
 _P = {
     "gaussian_noise": {
@@ -233,7 +233,7 @@ def choose_table(height: int, width: int, spec="auto") -> TableChoice:
 
 
 def parameters(name: str, severity: int, profile: int = 32):
-    """The original parameter tuple (corruptions.md §2) of ``name`` at ``severity``."""
+    """The original generator's parameter tuple of ``name`` at ``severity``."""
     return _P[_check_name(name)][_check_profile(profile)][_check_severity(severity) - 1]
 
 
