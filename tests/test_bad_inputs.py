@@ -258,3 +258,17 @@ def test_a_refused_sweep_leaves_an_existing_lock_and_folder_alone(tmp_path, caps
     before = _snapshot(tmp_path)
     assert main(["sweep", "--out", str(tmp_path / "run"), *TINY]) == 2
     assert _snapshot(tmp_path) == before
+
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    from tempcheck.atomic import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        os.umask(0o077)
+        atomic_write_json(tmp_path / "b.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644  # collaborators can read
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600

@@ -27,7 +27,7 @@ LAYERS = [
     ("recipe", ["recipe", "evaluations"]),
     ("sweep", ["sweep"]),
     ("report", ["report"]),
-    ("app", ["app"]),
+    ("app", ["app", "export", "external"]),
     ("cli", ["cli", "__main__"]),
 ]
 RANK = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}

@@ -18,8 +18,8 @@ import json
 
 import pytest
 import torch
-from support import digits_subset
 
+from support import digits_subset
 from tempcheck import recipe
 from tempcheck.atomic import to_json
 from tempcheck.config import load_config, parse_options
@@ -151,7 +151,7 @@ def test_group_evaluation_returns_only_its_declared_columns(ev, bank_context):
         assert ev.owns_column(column), f"{ev.name} returned undeclared column {column}"
         assert len(values) == 2, column
     json.loads(to_json(result.info))  # eval.json-ready
-    for key, array in result.arrays.items():
+    for key in result.arrays:
         assert "/" not in key, key  # the sweep prefixes "<evaluation>/"
 
 
@@ -181,3 +181,26 @@ def test_evaluation_section_renders_from_a_run_folder(ev, all_evaluations_run):
     assert section.markdown.strip()
     report = (all_evaluations_run / "report.md").read_text(encoding="utf-8")
     assert f"## {section.title}" in report
+
+
+def test_the_data_cache_is_bounded(monkeypatch):
+    """The recipe keeps the last DATA_CACHE_SIZE datasets, not every one a process loaded."""
+    recipe.clear_data_cache()
+    loads = []
+    real = recipe.load_dataset
+
+    def counting(name, **kwargs):
+        loads.append(kwargs["split_seed"])
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(recipe, "load_dataset", counting)
+    configs = [load_config(None, [f"data.split_seed={s}"]) for s in range(recipe.DATA_CACHE_SIZE
+                                                                          + 1)]
+    first = recipe.load_data(configs[0])
+    assert recipe.load_data(configs[0]) is first and loads == [0]  # cached
+    for cfg in configs[1:]:
+        recipe.load_data(cfg)
+    assert len(recipe._DATA_CACHE) == recipe.DATA_CACHE_SIZE
+    recipe.load_data(configs[0])  # evicted: loaded again
+    assert loads == [*range(recipe.DATA_CACHE_SIZE + 1), 0]
+    recipe.clear_data_cache()

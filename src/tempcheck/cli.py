@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corruptions", default="all",
                    help="all, benchmark, extras, a family (noise, blur, ...) or names a,b,c")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", default="auto",
+                   help="parameter table: auto (nearest standard size; the choice is printed), "
+                        "32 | cifar, 64 | tiny, 224 | imagenet")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True)
     p = sub.add_parser("distill", help="distil one member of a sweep into a student bank, "
@@ -95,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True)
+    from .export import add_export_parser
+    from .external import add_evaluate_parser
+
+    add_export_parser(sub)
+    add_evaluate_parser(sub)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
     p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
                                   "or an .npy logits file with --labels")
@@ -192,7 +200,7 @@ def _corrupt(args, overrides) -> int:
 
     return corrupt_command(out=args.out, dataset=args.dataset, data_dir=args.data_dir,
                            split=args.split, corruptions=args.corruptions, seed=args.seed,
-                           device=args.device)
+                           device=args.device, table=args.table)
 
 
 def _distill(args, overrides) -> int:
@@ -208,10 +216,22 @@ def _distill(args, overrides) -> int:
         teacher_logits=args.teacher_logits)
 
 
+def _export(args, overrides) -> int:
+    from .export import cmd_export
+
+    return cmd_export(args)
+
+
+def _evaluate(args, overrides) -> int:
+    from .external import cmd_evaluate
+
+    return cmd_evaluate(args, overrides)
+
+
 COMMANDS = {"sweep": _sweep, "train": _sweep, "report": _report, "list": _list,
             "calibrate": _calibrate, "dynamics": _dynamics, "corrupt": _corrupt,
-            "distill": _distill}
-TAKES_OVERRIDES = ("sweep", "train")
+            "distill": _distill, "export": _export, "evaluate": _evaluate}
+TAKES_OVERRIDES = ("sweep", "train", "evaluate")
 
 
 def main(argv: list[str] | None = None) -> int:

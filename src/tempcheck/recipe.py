@@ -208,7 +208,8 @@ def make_augment(config: Config, data: DatasetSplits):
     return _make(config.data.augment, image_size=data.image_size)
 
 
-def _check_keywords(factory, options: dict, where: str, reserved: Sequence[str]) -> None:
+def _check_keywords(factory, options: dict, where: str, reserved: Sequence[str],
+                    extra: Sequence[str] = ()) -> None:
     """Unknown keyword options of a registered factory are ConfigErrors naming the allowed."""
     try:
         params = inspect.signature(factory).parameters
@@ -218,9 +219,9 @@ def _check_keywords(factory, options: dict, where: str, reserved: Sequence[str])
     if any(p.kind is inspect.Parameter.VAR_KEYWORD and not p.name.startswith("_")
            for p in params.values()):
         return
-    allowed = sorted(n for n, p in params.items()
-                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-                     and n not in reserved and n != "self")
+    allowed = sorted({n for n, p in params.items()
+                      if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                      and n not in reserved and n != "self"} | set(extra))
     for key in options:
         if key not in allowed:
             raise ConfigError(f"unknown option {where}.{key}; known: "
@@ -242,7 +243,9 @@ def check(config: Config) -> None:
 
     resolve_device(config.train.device)
     model_factory = lookup("model", config.model.name)
-    _check_keywords(model_factory, config.model.options, "model.options", _MODEL_RESERVED)
+    # conv_mode is create_model's own (how banked convolutions run), valid for every family
+    _check_keywords(model_factory, config.model.options, "model.options", _MODEL_RESERVED,
+                    extra=("conv_mode",))
     dataset_factory = lookup("dataset", config.data.name)
     options_cls = metadata("dataset", config.data.name).get("options")
     if options_cls is not None:

@@ -114,6 +114,9 @@ def run_sweep(
     evaluations = select(list(config.eval.run))
     store.check_out_folder(root)
     data = recipe.load_data(config)
+    from ..models.python_model import check_python_model
+
+    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
     recipe.adversarial_training_options(config, data)  # needs image data
     ray_started = False
     if config.sweep.backend == "ray":
