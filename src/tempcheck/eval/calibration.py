@@ -215,7 +215,6 @@ def _json_ready(value):
 EVALUATION = Evaluation(
     name="calibration", order=10, summary="post-hoc temperature / vector scaling, ECE family",
     options=CalibrationOptions,
-    columns=("test_adaptive_ece", "test_classwise_ece", "test_mce", "test_*_raw", "test_*_ts",
-             "test_*_vs", "ts_temperature", "ts_relative_temperature"),
+    columns=COLUMNS,
     section=("Calibration", "section_calibration"),
 )
