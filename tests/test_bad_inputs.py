@@ -99,6 +99,12 @@ CASES = [
          setup="non_empty_folder"),
     Case("out-other-sweep", ("sweep", "--out", "{tmp}/run", *TINY), "different sweep",
          setup="other_sweep"),
+    # an interrupted run (sweep.json written, one group half-trained, a stale temporary file)
+    Case("interrupted-without-resume", ("sweep", "--out", "{tmp}/run", *TINY), "--resume",
+         setup="interrupted_sweep"),
+    Case("interrupted-resume-other-config", ("sweep", "--resume", "--out", "{tmp}/run", *TINY,
+                                             "--train.lr=0.3"), "different sweep",
+         setup="interrupted_sweep"),
     Case("resume-unreadable-sweep", ("sweep", "--resume", "--out", "{tmp}/run", *TINY),
          "unreadable", setup="corrupt_sweep_json_only"),
     # tempcheck report
@@ -174,6 +180,23 @@ def other_sweep(tmp: Path) -> None:
     (tmp / "run").mkdir()
     (tmp / "run" / "sweep.json").write_text(json.dumps({"fingerprint": "0123456789abcdef"}))
     (tmp / "run" / "results.csv").write_text("group,member\n")
+
+
+def interrupted_sweep(tmp: Path) -> None:
+    """What a sweep of TINY killed mid-group leaves: its sweep.json (the real fingerprint), a
+    half-written group, a temporary file and the lock file of the dead process."""
+    from tempcheck.cli import build_parser, config_from_args
+    from tempcheck.sweep.store import fingerprint
+
+    args = build_parser().parse_args(["sweep", "--out", str(tmp / "run"), *TINY[:-1]])
+    config = config_from_args(args, [TINY[-1].removeprefix("--")], "sweep")
+    root = tmp / "run"
+    (root / "groups" / "seed0").mkdir(parents=True)
+    (root / "sweep.json").write_text(json.dumps({"fingerprint": fingerprint(config.to_dict()),
+                                                 "config": config.to_dict()}))
+    (root / "groups" / "seed0" / "metrics.jsonl").write_text('{"epoch": 0}\n')
+    (root / ".sweep.json.abc.tmp").write_text("{")
+    (root / ".lock").write_text("pid 999999")
 
 
 def corrupt_sweep_json_only(tmp: Path) -> None:
