@@ -38,7 +38,14 @@ def names(kind: str) -> list[str]:
 
 
 def lookup(kind: str, name: str) -> Callable[..., Any]:
-    """The factory registered under ``name``; an unknown name is a one-line error with hints."""
+    """The factory registered under ``name``; an unknown name is a one-line error with hints.
+
+    A model named ``python:<module or file.py>:<factory>`` is the user's own ``nn.Module``
+    factory, banked with torch.func (``models/python_model.py``)."""
+    if kind == "model" and name.startswith("python:"):
+        from .models.python_model import python_model_constructor
+
+        return python_model_constructor(name)
     table = _table(kind)
     if name not in table:
         close = difflib.get_close_matches(name, table, n=3)
@@ -49,10 +56,17 @@ def lookup(kind: str, name: str) -> Callable[..., Any]:
     return table[name]
 
 
-def create_model(name: str, **kwargs: Any):
+def create_model(name: str, *, conv_mode: str | None = None, **kwargs: Any):
     """Build a bank model by name, e.g. ``create_model("cnn", num_classes=10, in_channels=1,
-    image_size=8, members=8, seeds=range(8))``. Keyword-only arguments."""
-    return lookup("model", name)(**kwargs)
+    image_size=8, members=8, seeds=range(8))``. Keyword-only arguments. ``conv_mode`` (any
+    family with banked convolutions, also as the model option ``conv_mode``): how they run,
+    see ``BankModel.set_conv_mode``."""
+    model = lookup("model", name)(**kwargs)
+    if conv_mode is not None:
+        if not hasattr(model, "set_conv_mode"):
+            raise ValueError(f"model {name!r} has no banked convolutions (conv_mode)")
+        model.set_conv_mode(conv_mode)
+    return model
 
 
 def load_dataset(name: str, **kwargs: Any):

@@ -3,7 +3,8 @@
 Sections run in a fixed order; sections of later stages (calibration, corruptions, adversarial,
 gradient balance, features, early-learning dynamics) come from ``section_<name>.py`` modules and
 say "not run" when their evaluation did not run, or when this version lacks them. A section that
-crashes is shown as an error instead of taking the whole report down.
+crashes is shown as an error instead of taking the whole report down; with ``strict=True`` (what
+the tests use) the error propagates instead, so a broken section cannot pass unnoticed.
 """
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ def skip_reason(run: RunData, evaluation: str) -> str | None:
     return None
 
 
-def build_sections(run: RunData) -> list[Section]:
+def build_sections(run: RunData, *, strict: bool = False) -> list[Section]:
+    """Every report section of ``run``, in order. A section that raises becomes a "Section
+    failed" text (``strict=False``, for users: one broken section must not hide the others),
+    or raises :class:`ReportSectionError` naming the section (``strict=True``, for tests)."""
     builders = [section_core.build_setup, section_core.build_summary,
                 section_core.build_vs_temperature, section_core.build_learning_curves]
-    sections = [_safe(b, run, b.__name__) for b in builders]
+    sections = [_safe(b, run, b.__name__, strict) for b in builders]
     for title, name, evaluation in OPTIONAL_SECTIONS:
         why = skip_reason(run, evaluation) if evaluation else None
         if why:
@@ -60,14 +64,21 @@ def build_sections(run: RunData) -> list[Section]:
                 sections.append(Section.not_run(title, "not available in this version"))
                 continue
             raise
-        sections.append(_safe(module.build, run, title))
+        sections.append(_safe(module.build, run, title, strict))
     return sections
 
 
-def _safe(builder, run: RunData, title: str) -> Section:
+class ReportSectionError(RuntimeError):
+    """A report section raised while being built (only with ``strict=True``)."""
+
+
+def _safe(builder, run: RunData, title: str, strict: bool) -> Section:
     try:
         return builder(run)
     except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        if strict:
+            raise ReportSectionError(f"report section {title!r} failed: "
+                                     f"{type(exc).__name__}: {exc}") from exc
         return Section(title=title, markdown=f"*Section failed:* `{type(exc).__name__}: {exc}`",
                        ran=False)
 
@@ -76,15 +87,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
 
 
-def build_report(out: str | Path) -> tuple[Path, Path]:
-    """Write report.html, report.md and figures/ into ``out``; returns (html path, md path)."""
+def build_report(out: str | Path, *, strict: bool = False) -> tuple[Path, Path]:
+    """Write report.html, report.md and figures/ into ``out``; returns (html path, md path).
+
+    ``strict``: raise :class:`ReportSectionError` when a section fails (before anything is
+    written) instead of showing the error in its place."""
     from ..atomic import atomic_write_bytes, atomic_write_text
 
     root = Path(out)
     if not any((root / name).is_file() for name in ("results.csv", "dynamics.json")):
         raise RunFolderError(f"{root} has no results.csv; is it a tempcheck run folder?")
     run = RunData.load(root)
-    sections = build_sections(run)
+    sections = build_sections(run, strict=strict)
     cfg = run.sweep.get("config", {})
     title = (f"tempcheck report — {cfg.get('data', {}).get('name', '?')} / "
              f"{cfg.get('model', {}).get('name', '?')}")

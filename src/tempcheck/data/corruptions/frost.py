@@ -1,42 +1,61 @@
-"""Procedural frost textures, the stand-in for the original generators' frost photos."""
+"""Procedural frost textures, the stand-in for the original generators' frost photos, with the
+photos' measured brightness distributions (``fidelity.py``)."""
 
 from __future__ import annotations
 
 import functools
 import math
 
+import numpy as np
 import torch
 
+from .fidelity import FROST_PHOTO_QUANTILES, FROST_QUANTILE_LEVELS
 from .filters import _gauss
 from .params import _FROST_PHOTOS, _FROST_RESIZE
 from .plasma import _plasma
 
 
 def _frost_canvas(profile: int, index: int, min_h: int, min_w: int) -> torch.Tensor:
-    """Procedural stand-in for frost photo ``index`` resized as the original resizes it
+    """Procedural stand-in for frost photo ``index`` (0..4) resized as the original resizes it
     (x0.2 / x0.3 / x1, at least ``min_h x min_w``): ``(3, H, W)`` float32 in [0, 1], fixed
     (seeded by the index, not by the corruption seed)."""
     scale = _FROST_RESIZE[profile]
     ph, pw = _FROST_PHOTOS[index]
     h, w = max(round(ph * scale), min_h), max(round(pw * scale), min_w)
-    return _frost_texture(h, w, scale, seed=2019 + index)
+    return _frost_texture(h, w, scale, index)
 
 
 @functools.lru_cache(maxsize=32)
-def _frost_texture(h: int, w: int, scale: float, seed: int) -> torch.Tensor:
+def _frost_texture(h: int, w: int, scale: float, index: int) -> torch.Tensor:
     """Frosted glass: a cloudy haze (plasma fractal), feathery ice dendrites (random arms with
-    side branches at +-60 degrees, as water ice branches) and fine grain, tinted bluish white.
+    side branches at +-60 degrees, as water ice branches) and fine grain, then given photo
+    ``index``'s brightness distribution per channel (``_match_brightness``).
     ``scale`` is canvas pixels per photo pixel (0.2 for CIFAR, as the photos are resized)."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(2019 + index)
     size = 1 << max(1, math.ceil(math.log2(max(h, w))))
     haze = _plasma(1, size, 1.8, g, torch.device("cpu"), torch.float64)[0, :h, :w].float()
     crystals = _dendrites(h, w, scale, g)
     grain = torch.randn(1, 1, h, w, generator=g)
     grain = _gauss(grain, max(0.5, 1.5 * scale))[0, 0]
     grain = grain / grain.std().clamp_min(1e-6)
-    level = 0.2 + 0.3 * haze + 0.75 * crystals * (0.5 + 0.5 * haze) + 0.04 * grain
-    tint = torch.tensor([0.86, 0.94, 1.0]).view(3, 1, 1)
-    return (level.clamp(0, 1) * tint + torch.tensor([0.0, 0.01, 0.03]).view(3, 1, 1)).clamp(0, 1)
+    # unclamped: only the order of the values matters below, and clamping would create ties
+    level = 0.3 * haze + 0.75 * crystals * (0.5 + 0.5 * haze) + 0.04 * grain
+    return _match_brightness(level, FROST_PHOTO_QUANTILES[index])
+
+
+def _match_brightness(level: torch.Tensor, quantiles) -> torch.Tensor:
+    """Histogram matching: the pixel of ``level (H, W)`` at cumulative fraction u (its rank)
+    gets, in channel c, the photo's grey level at u, interpolated linearly between the
+    recorded ``quantiles[c]`` (at ``FROST_QUANTILE_LEVELS``). The texture keeps its shapes
+    and takes the photo's per-channel brightness distribution, hence its mean and spread and
+    the strength of the blend. Returns ``(3, H, W)`` float32 in [0, 1]."""
+    flat = level.flatten()
+    n = flat.numel()
+    u = np.empty(n)
+    u[torch.argsort(flat, stable=True).numpy()] = (np.arange(n) + 0.5) / n
+    planes = [np.interp(u, FROST_QUANTILE_LEVELS, np.asarray(q, dtype=np.float64)) / 255
+              for q in quantiles]
+    return torch.from_numpy(np.stack(planes)).float().view(3, *level.shape)
 
 
 def _dendrites(h: int, w: int, scale: float, g: torch.Generator) -> torch.Tensor:

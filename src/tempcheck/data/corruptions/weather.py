@@ -45,21 +45,18 @@ def _frost(x, p, job):
     n, c, h, w = x.shape
     lh, lw = job.layer_shape(h, w)
     canvases = [_frost_canvas(job.profile, i, lh, lw) for i in range(5)]
-    which = job.randint(0, 5, (n,)).cpu()
+    which = job.randint(0, 5, (n,)).cpu().tolist()
     u = job.rand(n, 2, dtype=torch.float64).cpu()
     overlay = torch.empty(n, 3, lh, lw)
-    for i, canvas in enumerate(canvases):
-        idx = torch.nonzero(which == i).flatten()
-        if idx.numel() == 0:
-            continue
-        span = torch.tensor([canvas.shape[1] - lh, canvas.shape[2] - lw], dtype=torch.float64)
-        start = (u[idx] * span.clamp(min=1)).floor().long().clamp(min=0)  # randint(0, span)
-        rows = start[:, 0:1] + torch.arange(lh)
-        cols = start[:, 1:2] + torch.arange(lw)
-        overlay[idx] = canvas[:, rows[:, :, None], cols[:, None, :]].permute(1, 0, 2, 3)
+    for j, i in enumerate(which):
+        canvas = canvases[i]
+        # randint(0, span) from one uniform per axis; a plain slice copy per image (an
+        # advanced-index gather of every crop is ~20x slower at 224 px)
+        top = max(0, math.floor(float(u[j, 0]) * max(1, canvas.shape[1] - lh)))
+        left = max(0, math.floor(float(u[j, 1]) * max(1, canvas.shape[2] - lw)))
+        overlay[j] = canvas[:, top : top + lh, left : left + lw]
     overlay = _resize(overlay.to(x.device, x.dtype), h, w)
     return a * x + b * (_luma(overlay) if c == 1 else overlay)
-
 
 
 def _fog(x, p, job):
