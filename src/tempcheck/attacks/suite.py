@@ -106,8 +106,9 @@ class SuiteResult:
     every example. ``worst`` ``(N, K)``: robust to every attack (the per-example worst case).
     ``worst_upto[name]``: the worst case after the attacks up to and including ``name`` (for
     every attack, in run order). ``white_box`` ``(N, K)``: the worst case over the gradient
-    attacks only (gradient-free attacks come last). ``seconds[name]``: wall time. ``logits[name]`` ``(N, K, C)``: adversarial
-    logits, kept for the attacks named in ``keep_logits``.
+    attacks only (gradient-free attacks come last). ``seconds[name]``: wall time.
+    ``logits[name]`` ``(N, K, C)``: adversarial logits, kept for the attacks named in
+    ``keep_logits``.
     """
 
     robust: dict[str, torch.Tensor] = field(default_factory=dict)

@@ -70,7 +70,12 @@ import torch
 
 from ..attacks import PGD, Attack, eval_mode, per_member
 from ..attacks.suite import (
-    CHEAP_SUITES, SUITES, SuiteSettings, attack_batches, build_suite, run_suite,
+    CHEAP_SUITES,
+    SUITES,
+    SuiteSettings,
+    attack_batches,
+    build_suite,
+    run_suite,
 )
 from ..data.base import as_float
 from ..errors import ConfigError
