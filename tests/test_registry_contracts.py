@@ -123,7 +123,8 @@ def test_evaluation_options_parse_and_refuse_unknown_keys(ev):
 FAST_OPTIONS = {
     "corruption": {"corruptions": ["gaussian_noise", "defocus_blur"], "severities": [1, 3],
                    "n_images": 16},
-    "adversarial": {"n_examples": 16, "steps": 3, "more_steps": 4, "diag_examples": 8},
+    "adversarial": {"suite": "quick", "n_examples": 16, "steps": 3, "more_steps": 4,
+                    "diag_examples": 8},
     "features": {"points": 40, "tsne_iter": 250, "probe_examples": 40, "probe_iter": 20},
     "gradients": {"check_examples": 16},
     "dynamics": {"n_examples": 8, "betas": [0.5, 2.0], "steps": 4, "scan_steps": 3,

@@ -383,7 +383,8 @@ def _diagnostics(acc, zero, zero_raw, found, sweep_eps, sweep_acc, steps_acc, op
 EVALUATION = Evaluation(
     name="adversarial", order=30, summary="FGSM / PGD / APGD / Square, masking diagnostics",
     options=AdversarialOptions,
-    columns=("robust_acc_*", "clean_acc_adv_sample", "grad_zero_share", "masking_*",
+    columns=("robust_acc_*", "worst_case_upper_bound", "adv_suite", "worst_upto_*",
+             "clean_acc_adv_sample", "grad_zero_share", "grad_zero_share_raw", "masking_*",
              "robust_verdict"),
     section=("Adversarial robustness", "section_adversarial"),
     image_only=True,
