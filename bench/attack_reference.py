@@ -29,8 +29,7 @@ from tempcheck.attacks.suite import attack_batches
 from tempcheck.config import from_dict
 from tempcheck.data.base import as_float
 from tempcheck.registry import create_model
-from tempcheck.sweep.group import load_data
-from tempcheck.train.distill import model_kwargs
+from tempcheck.recipe import load_data, model_kwargs
 
 
 def _group_bank(gdir: Path, config, data):
