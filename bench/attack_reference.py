@@ -28,8 +28,8 @@ from tempcheck.attacks import APGD, APGDT
 from tempcheck.attacks.suite import attack_batches
 from tempcheck.config import from_dict
 from tempcheck.data.base import as_float
-from tempcheck.registry import create_model
 from tempcheck.recipe import load_data, model_kwargs
+from tempcheck.registry import create_model
 
 
 def _group_bank(gdir: Path, config, data):
