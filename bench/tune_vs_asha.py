@@ -111,7 +111,7 @@ def main() -> int:
         with open(sweep_dir / "results.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
     else:
-        rows, _ = run_sweep(config, sweep_dir, report=False)
+        rows, _ = run_sweep(config, sweep_dir)
     # training time of the sweep's banks (what the tune's wall time compares with)
     sweep_train = sum({r["group"]: float(r["train_seconds"]) for r in rows}.values())
     test = {(float(r["temperature"]), int(r["seed"])): float(r["test_acc"]) for r in rows}

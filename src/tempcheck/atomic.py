@@ -22,11 +22,51 @@ import numpy as np
 import torch
 
 
+def check_writable_folder(folder: str | Path, flag: str = "--out") -> None:
+    """A ``TempcheckError`` (one line, naming ``flag``) unless ``folder`` is, or can be made, a
+    writable folder: not a file, not under a file, its nearest existing ancestor writable."""
+    from .errors import RunFolderError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"{flag} {folder} is a file, not a folder; choose another {flag}")
+    existing = folder
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link: mkdir would fail on it
+            raise RunFolderError(f"{flag} {folder}: {existing} is a broken link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunFolderError(f"{flag} {folder} lies under {existing}, which is a file; "
+                             f"choose another {flag}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunFolderError(f"{flag} {folder}: {existing} is not writable; choose another {flag}")
+
+
+def check_writable_file(path: str | Path, flag: str) -> None:
+    """Like :func:`check_writable_folder` for a file to be written: not an existing folder, and
+    its folder writable."""
+    from .errors import RunFolderError
+
+    path = Path(path)
+    if path.is_dir():
+        raise RunFolderError(f"{flag} {path} is a folder; give a file name")
+    check_writable_folder(path.parent, flag)
+
+
+def user_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask
+    (``mkstemp`` makes its files 0o600, unreadable to collaborators on a shared filesystem)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, user_file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

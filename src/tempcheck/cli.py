@@ -1,15 +1,15 @@
-"""``tempcheck <verb>``: a thin command line over the library.
+"""``tempcheck <verb>``: the command line. It only parses arguments: each verb calls one function
+of the application layer (``tempcheck.app``), which checks, runs and prints.
 
-Every user mistake ends as one line ``error: ...`` on stderr and exit status 2, with no
-traceback; nothing already written is damaged.
+Exit status: 0 done (diverged / stalled members are results); 1 part of the run failed for good
+(listed, everything else written); 2 bad input — one line ``error: ...`` on stderr, no
+traceback, nothing written; 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from .errors import ConfigError, TempcheckError
 
@@ -33,7 +33,7 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--corruptions-dir", help="released CIFAR-10-C / Tiny-ImageNet-C files")
     p.add_argument("--download", action="store_true", help="allow downloading the dataset")
     p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
     p.add_argument("--max-bank", type=int, help="at most K members per bank (1 = all alone)")
     p.add_argument("--eval", help="evaluations to run: 'all' (default), 'none' or a list")
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="choose τ with one bank per seed, dropping the worse "
                                     "members at rungs (a fraction of a sweep's cost)")
     _add_run_options(p, "runs/tune")
-    from .tune.command import add_arguments as add_tune_arguments
+    from .app.tune import add_arguments as add_tune_arguments
 
     add_tune_arguments(p)
     p = sub.add_parser("report", help="(re)build report.html and report.md of a run folder")
@@ -81,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corruptions", default="all",
                    help="all, benchmark, extras, a family (noise, blur, ...) or names a,b,c")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--table", default="auto",
+                   help="parameter table: auto (nearest standard size; the choice is printed), "
+                        "32 | cifar, 64 | tiny, 224 | imagenet")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True)
     p = sub.add_parser("distill", help="distil one member of a sweep into a student bank, "
                                        "one member per distillation temperature T")
@@ -99,8 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the label-only baseline member")
     p.add_argument("--data-dir")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True)
+    from .export import add_export_parser
+    from .external import add_evaluate_parser
+
+    add_export_parser(sub)
+    add_evaluate_parser(sub)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
     p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
                                   "or an .npy logits file with --labels")
@@ -124,251 +132,136 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
-    from .config import load_config
+    """The Config of a sweep / train command: YAML, then dotted overrides, then the flags (taken
+    as given: a ``--data-dir`` with quotes or colons stays that path)."""
+    from .config import load_config, parse_temperatures
 
-    extra: list[str] = []
-    if verb == "train" and not args.seeds:
-        extra.append("sweep.seeds=[0]")
+    for o in args.overrides:
+        if "=" not in o:
+            raise ConfigError(f"unexpected argument {o!r} (overrides look like train.lr=0.05)")
+    values: dict = {}
+    if verb == "train" and args.seeds is None:
+        values["sweep.seeds"] = [0]
     if args.temperatures is not None and args.betas is not None:
         raise ConfigError("give --temperatures or --betas, not both")
     if args.temperatures is not None:
-        extra.append(f"sweep.temperatures='{args.temperatures}'")
+        values["sweep.temperatures"] = args.temperatures
     if args.betas is not None:
-        from .config import parse_temperatures
-
-        taus = [1.0 / b for b in parse_temperatures(args.betas)]
-        extra.append(f"sweep.temperatures={taus}")
-    simple = {
+        values["sweep.temperatures"] = [1.0 / b for b in parse_temperatures(args.betas)]
+    flags = {
         "seeds": "sweep.seeds", "epochs": "train.epochs", "model": "model.name",
         "dataset": "data.name", "data_dir": "data.data_dir", "device": "train.device",
         "max_bank": "sweep.max_bank", "adv_train": "train.adv_train",
         "backend": "sweep.backend", "ray_address": "sweep.ray_address",
         "lr_exponent": "train.lr_temperature_exponent", "gpus_per_bank": "sweep.gpus_per_bank",
-        "corruptions_dir": "eval.corruption.corruptions_dir",
+        "corruptions_dir": "eval.corruption.corruptions_dir", "lrs": "sweep.lrs",
+        "eval": "eval.run",
     }
-    for attr, key in simple.items():
+    for attr, key in flags.items():
         value = getattr(args, attr)
         if value is not None:
-            extra.append(f"{key}='{value}'" if isinstance(value, str) else f"{key}={value}")
-    if args.lrs is not None:
-        extra.append(f"sweep.lrs='{args.lrs}'")
-    if args.eval is not None:
-        extra.append(f"eval.run='{args.eval}'")
+            values[key] = value
     if args.download:
-        extra.append("data.download=true")
-    for o in args.overrides:
-        if "=" not in o:
-            raise ConfigError(f"unexpected argument {o!r} (overrides look like train.lr=0.05)")
-    return load_config(args.config, [*overrides, *args.overrides, *extra])
+        values["data.download"] = True
+    return load_config(args.config, [*overrides, *args.overrides], values)
 
 
-def cmd_sweep(args, overrides, verb: str) -> int:
-    from .progress import ConsoleProgress
-    from .report.rundata import RunData
-    from .report.section_core import format_summary_table, summary_rows
-    from .sweep.run import run_sweep
+def _sweep(args, overrides) -> int:
+    from .app.sweep import sweep_command
 
-    config = config_from_args(args, overrides, verb)
-    progress = ConsoleProgress()
-    rows, root = run_sweep(config, args.out, resume=args.resume, progress=progress,
-                           report=not args.no_report)
-    run = RunData.load(root)
-    print(format_summary_table(summary_rows(run), markdown=False))
-    bad = [r for r in rows if r.get("status") != "ok"]
-    if bad:
-        print(f"\n{len(bad)} member(s) did not train normally: "
-              + ", ".join(f"τ={float(r['temperature']):g}/seed {r['seed']}: {r['status']}"
-                          for r in bad))
-    print(f"\nresults: {Path(root) / 'results.csv'}")
-    if not args.no_report:
-        print(f"report:  {(Path(root) / 'report.html').resolve()}")
-    return 0
+    config = config_from_args(args, overrides, args.verb)
+    return sweep_command(config, args.out, resume=args.resume, report=not args.no_report)
 
 
-def cmd_report(args) -> int:
-    from .report.build import build_report
+def _tune(args, overrides) -> int:
+    from .app.tune import tune_command
 
-    html_path, md_path = build_report(args.out)
-    print(f"report:  {html_path.resolve()}\nmarkdown: {md_path.resolve()}")
-    return 0
+    return tune_command(args, config_from_args(args, overrides, args.verb))
 
 
-def cmd_calibrate(args) -> int:
+def _report(args, overrides) -> int:
+    from .app.listing import report_command
 
-    from .eval.calibrate_file import calibrate_file
-    from .sweep.store import atomic_write_json
-
-    result = calibrate_file(args.logits, labels_path=args.labels, seed=args.seed,
-                            n_bins=args.bins, png=args.png)
-    for w in result.get("warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
-    print(f"fitted on {result['n_fit']} samples ({result['fit_on']}), evaluated on "
-          f"{result['n_eval']}: temperature T = {result['temperature']:.4f}")
-    print(f"accuracy {100 * result['accuracy']:.2f}% (unchanged by scaling)")
-    for name in ("nll", "ece", "adaptive_ece", "brier"):
-        if f"{name}_before" in result:
-            b, a = result[f"{name}_before"], result[f"{name}_after"]
-            print(f"{name:>13}: {b:.4f} -> {a:.4f}")
-    if args.json_out:
-        atomic_write_json(Path(args.json_out), result)
-        print(f"json: {args.json_out}")
-    if args.png:
-        print(f"reliability diagram: {args.png}")
-    if not args.json_out:
-        print(json.dumps({k: result[k] for k in (
-            "temperature", "nll_before", "nll_after", "ece_before", "ece_after",
-            "adaptive_ece_before", "adaptive_ece_after", "accuracy")}))
-    return 0
+    return report_command(args.out)
 
 
-def format_dynamics(info: dict) -> str:
-    """A short human summary of a dynamics study (the details are in dynamics.json)."""
-    a, c, st = info.get("agreement", {}), info.get("collapse", {}), info.get("stability", {})
-    fit = st.get("fit", {})
+def _list(args, overrides) -> int:
+    from .app.listing import list_command
 
-    def num(v, fmt=".3g"):
-        return "–" if v is None else format(v, fmt)
-
-    return "\n".join([
-        f"dynamics study: {info.get('model')} on {info.get('dataset')}, "
-        f"{info.get('n_examples')} examples, {info.get('steps')} steps, "
-        f"η·β² = {num(info.get('eta_beta2'))}",
-        f"  linearised vs measured loss: max relative error {num(a.get('max_rel_loss_error'))}; "
-        f"within 1% for the first {a.get('min_horizon_1pct')} steps (every β)",
-        f"  collapse (loss spread across β, first {c.get('early_steps')} steps): matched "
-        f"{num(c.get('matched_spread_early'))} vs control {num(c.get('control_spread_early'))}",
-        f"  stable lr edge η_max ∝ β^s: s = {num(fit.get('slope'))} ± {num(fit.get('slope_se'))}"
-        f" (linearised theory: −2)",
-        f"  {num((info.get('seconds') or {}).get('total'), '.1f')} s; "
-        "details in dynamics.json / dynamics.npz",
-    ])
+    return list_command()
 
 
-def cmd_dynamics(args) -> int:
-    from .config import from_dict, parse_float_list
-    from .progress import ConsoleProgress
-    from .registry import load_dataset
-    from .report.build import build_report
-    from .sweep.study import run_dynamics
+def _calibrate(args, overrides) -> int:
+    from .app.calibrate import calibrate_command
 
-    out = Path(args.out)
-    in_sweep = (out / "results.csv").is_file()
-    if out.exists() and any(out.iterdir()) and not in_sweep:
-        raise ConfigError(f"{out} is neither a sweep's run folder nor empty; choose another --out")
-    config = from_dict({"model": {"name": args.model if args.model != "linear" else "mlp",
-                                  "head_init_scale": args.head_init_scale},
-                        "data": {"name": args.dataset, "data_dir": args.data_dir}})
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
-    if data.kind != "image":
-        raise ConfigError("the dynamics study needs an image dataset")
-    if args.model != "linear":
-        from .registry import lookup
-
-        lookup("model", args.model)
-    out.mkdir(parents=True, exist_ok=True)
-    info = run_dynamics(out, config, data, {
-        "n_examples": args.n_examples, "betas": parse_float_list(args.betas, "--betas"),
-        "steps": args.steps, "seed": args.seed, "model": args.model}, ConsoleProgress())
-    print(format_dynamics(info))
-    html_path, _ = build_report(out)
-    print(f"report:  {html_path.resolve()}")
-    return 0
+    return calibrate_command(args.logits, labels=args.labels, seed=args.seed, bins=args.bins,
+                             json_out=args.json_out, png=args.png)
 
 
-def cmd_corrupt(args) -> int:
-    from .data.cifar_c import write_cifar_c_layout
-    from .progress import ConsoleProgress
-    from .registry import load_dataset
-    from .sweep.group import resolve_device
+def _dynamics(args, overrides) -> int:
+    from .app.dynamics import dynamics_command
 
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty; choose a new --out (nothing was written)")
-    device = resolve_device(args.device)
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
-    if data.kind != "image":
-        raise ConfigError(f"corruptions need images; dataset {args.dataset} is {data.kind}")
-    split = getattr(data, args.split)
-    # "all" = every corruption defined for these images (saturate needs colour)
-    corruptions = None if args.corruptions == "all" else args.corruptions
-    paths = write_cifar_c_layout(split.x, split.y, out, corruptions, args.seed, device=device,
-                                 progress=ConsoleProgress())
-    print(f"wrote {len(paths) - 1} corruptions x 5 severities of {len(split)} {args.split} "
-          f"images ({args.dataset}) to {out}")
-    return 0
+    return dynamics_command(out=args.out, model=args.model, dataset=args.dataset,
+                            data_dir=args.data_dir, n_examples=args.n_examples,
+                            betas=args.betas, steps=args.steps,
+                            head_init_scale=args.head_init_scale, seed=args.seed)
 
 
-def cmd_distill(args) -> int:
+def _corrupt(args, overrides) -> int:
+    from .app.corrupt import corrupt_command
+
+    return corrupt_command(out=args.out, dataset=args.dataset, data_dir=args.data_dir,
+                           split=args.split, corruptions=args.corruptions, seed=args.seed,
+                           device=args.device, table=args.table)
+
+
+def _distill(args, overrides) -> int:
+    from .app.distill import distill_command
     from .config import parse_temperatures
-    from .progress import ConsoleProgress
-    from .report.build import build_report
-    from .train.distill import run_distill
 
-    out = run_distill(
-        args.teacher, out=args.out, teacher_temperature=args.teacher_temperature,
+    return distill_command(
+        teacher=args.teacher, out=args.out, teacher_temperature=args.teacher_temperature,
         teacher_seed=args.teacher_seed, teacher_group=args.teacher_group,
         temperatures=parse_temperatures(args.temperatures), alpha=args.alpha,
         epochs=args.epochs, lr=args.lr, student_seed=args.student_seed,
         baseline=not args.no_baseline, device=args.device, data_dir=args.data_dir,
-        teacher_logits=args.teacher_logits, progress=ConsoleProgress())
-    from .report.rundata import read_csv
-
-    rows = read_csv(Path(out) / "distill.csv")
-    print(f"{'role':<9} {'T':>6} {'test acc':>9} {'NLL':>7} {'ECE':>7}")
-    for r in rows:
-        t = r.get("distill_temperature")
-        t = f"{t:g}" if isinstance(t, float) else "–"
-        print(f"{r['role']:<9} {t:>6} {100 * r['test_acc']:>8.2f}% {r['test_nll']:>7.4f} "
-              f"{100 * r['test_ece']:>6.2f}%")
-    html_path, _ = build_report(out)
-    print(f"\nresults: {Path(out) / 'distill.csv'}\nreport:  {html_path.resolve()}")
-    return 0
+        teacher_logits=args.teacher_logits)
 
 
-def cmd_list(args) -> int:
-    from .registry import names
-    from .sweep.evaluations import available
+def _export(args, overrides) -> int:
+    from .export import cmd_export
 
-    print("models:      " + ", ".join(names("model")))
-    print("datasets:    " + ", ".join(names("dataset")))
-    print("evaluations: " + ", ".join(ev.name for ev in available()))
-    return 0
+    return cmd_export(args)
+
+
+def _evaluate(args, overrides) -> int:
+    from .external import cmd_evaluate
+
+    return cmd_evaluate(args, overrides)
+
+
+COMMANDS = {"sweep": _sweep, "train": _sweep, "report": _report, "list": _list,
+            "calibrate": _calibrate, "dynamics": _dynamics, "corrupt": _corrupt,
+            "distill": _distill, "export": _export, "evaluate": _evaluate, "tune": _tune}
+TAKES_OVERRIDES = ("sweep", "train", "evaluate", "tune")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .app import EXIT_INTERRUPTED, EXIT_USAGE
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         rest, overrides = _split_overrides(argv)
         args = build_parser().parse_args(rest)
-        if args.verb in ("sweep", "train"):
-            return cmd_sweep(args, overrides, args.verb)
-        if args.verb == "tune":
-            from .progress import ConsoleProgress
-            from .tune.command import run as run_tune_command
-
-            return run_tune_command(args, config_from_args(args, overrides, "tune"),
-                                    ConsoleProgress())
-        if overrides:
+        if overrides and args.verb not in TAKES_OVERRIDES:
             raise ConfigError(f"{args.verb} takes no config overrides ({overrides[0]})")
-        if args.verb == "report":
-            return cmd_report(args)
-        if args.verb == "list":
-            return cmd_list(args)
-        if args.verb == "calibrate":
-            return cmd_calibrate(args)
-        if args.verb == "dynamics":
-            return cmd_dynamics(args)
-        if args.verb == "corrupt":
-            return cmd_corrupt(args)
-        if args.verb == "distill":
-            return cmd_distill(args)
-        raise ConfigError(f"unknown command {args.verb!r}")
+        return COMMANDS[args.verb](args, overrides)
     except TempcheckError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

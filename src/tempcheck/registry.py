@@ -14,17 +14,40 @@ from typing import Any
 from .errors import UnknownNameError
 
 _REGISTRIES: dict[str, dict[str, Callable[..., Any]]] = {"model": {}, "dataset": {}}
+_METADATA: dict[str, dict[str, dict[str, Any]]] = {"model": {}, "dataset": {}}
 _PACKAGES = {"model": "tempcheck.models", "dataset": "tempcheck.data"}
+# name prefix -> constructor maker, for names a package resolves itself (``python:...`` models)
+_PREFIXES: dict[str, dict[str, Callable[[str], Callable[..., Any]]]] = {"model": {}, "dataset": {}}
 
 
-def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: ``@register("model", "cnn")`` on a class or factory function."""
+def register_prefix(kind: str, prefix: str, resolve: Callable[[str], Callable[..., Any]]) -> None:
+    """Names starting with ``prefix`` are resolved by ``resolve(name)`` (which returns the
+    constructor) instead of the table: how ``tempcheck.models`` adds ``python:`` models without
+    this module importing the models."""
+    _PREFIXES[kind][prefix] = resolve
+
+
+def register(kind: str, name: str, **metadata: Any
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: ``@register("model", "cnn")`` on a class or factory function.
+
+    ``metadata`` is what the rest of tempcheck may know about the entry without building it:
+    a dataset's ``options`` (its loader-options dataclass, checked before anything is written);
+    a model family's ``inputs`` (``"image"`` or ``"text"``) and ``tiny`` (options of a
+    seconds-sized instance, which the generic contract tests build)."""
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRIES[kind][name] = factory
+        _METADATA[kind][name] = dict(metadata)
         return factory
 
     return decorate
+
+
+def metadata(kind: str, name: str) -> dict[str, Any]:
+    """What ``name`` was registered with (empty when nothing); unknown names as in lookup."""
+    lookup(kind, name)
+    return dict(_METADATA[kind].get(name, {}))
 
 
 def _table(kind: str) -> dict[str, Callable[..., Any]]:
@@ -38,8 +61,14 @@ def names(kind: str) -> list[str]:
 
 
 def lookup(kind: str, name: str) -> Callable[..., Any]:
-    """The factory registered under ``name``; an unknown name is a one-line error with hints."""
+    """The factory registered under ``name``; an unknown name is a one-line error with hints.
+
+    A model named ``python:<module or file.py>:<factory>`` is the user's own ``nn.Module``
+    factory, banked with torch.func (``models/python_model.py``, registered as a prefix)."""
     table = _table(kind)
+    for prefix, resolve in _PREFIXES[kind].items():
+        if isinstance(name, str) and name.startswith(prefix):
+            return resolve(name)
     if name not in table:
         close = difflib.get_close_matches(name, table, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -49,10 +78,17 @@ def lookup(kind: str, name: str) -> Callable[..., Any]:
     return table[name]
 
 
-def create_model(name: str, **kwargs: Any):
+def create_model(name: str, *, conv_mode: str | None = None, **kwargs: Any):
     """Build a bank model by name, e.g. ``create_model("cnn", num_classes=10, in_channels=1,
-    image_size=8, members=8, seeds=range(8))``. Keyword-only arguments."""
-    return lookup("model", name)(**kwargs)
+    image_size=8, members=8, seeds=range(8))``. Keyword-only arguments. ``conv_mode`` (any
+    family with banked convolutions, also as the model option ``conv_mode``): how they run,
+    see ``BankModel.set_conv_mode``."""
+    model = lookup("model", name)(**kwargs)
+    if conv_mode is not None:
+        if not hasattr(model, "set_conv_mode"):
+            raise ValueError(f"model {name!r} has no banked convolutions (conv_mode)")
+        model.set_conv_mode(conv_mode)
+    return model
 
 
 def load_dataset(name: str, **kwargs: Any):

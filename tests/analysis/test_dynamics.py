@@ -30,12 +30,7 @@ from tempcheck.analysis.linearised import (
     model_logits,
     tangent_kernel,
 )
-from tempcheck.registry import create_model, load_dataset
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
+from tempcheck.registry import create_model
 
 
 def _subset(data, n, seed=0):

@@ -3,18 +3,16 @@ embedded digits, trained in well under a second."""
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import nn
 
-from tempcheck.registry import create_model, load_dataset
+import support
+from tempcheck.registry import create_model
 from tempcheck.softmax import tempered_cross_entropy
 
 
-@functools.lru_cache(maxsize=None)
 def digits():
-    return load_dataset("digits")
+    return support.digits()
 
 
 def trained_bank(members: int = 2, hidden: tuple = (), steps: int = 150, seeds=None):

@@ -4,17 +4,13 @@ attack equal to attacking each member alone (REFERENCE.md §5, DESIGN.md bank eq
 from __future__ import annotations
 
 import functools
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers_attacks import digits, member_alone, trained_bank
 
 from tempcheck.attacks import FGSM, PGD
 from tempcheck.registry import create_model
-
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers_attacks import digits, member_alone, trained_bank  # noqa: E402
 
 
 @functools.lru_cache(maxsize=None)

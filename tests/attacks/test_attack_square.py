@@ -4,16 +4,12 @@ to vanishing gradients, bank equivalence."""
 from __future__ import annotations
 
 import functools
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers_attacks import ScaledLogits, digits, member_alone, trained_bank
 
 from tempcheck.attacks import Square, p_schedule
-
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers_attacks import ScaledLogits, digits, member_alone, trained_bank  # noqa: E402
 
 
 @functools.lru_cache(maxsize=None)

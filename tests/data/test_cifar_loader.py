@@ -6,21 +6,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers_cifar import py2_dumps, write_cifar10, write_cifar100
 
 from tempcheck.data import cifar, download
 from tempcheck.data.sources import load_cifar10, load_cifar100
 from tempcheck.errors import ConfigError, DataError
 from tempcheck.registry import load_dataset
-
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers_cifar import py2_dumps, write_cifar10, write_cifar100  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,14 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_cifar import py2_dumps
 
 from tempcheck.data.safe_pickle import SafeUnpickler, as_str_keys, safe_load
 from tempcheck.errors import DataError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers_cifar import py2_dumps  # noqa: E402
 
 
 def _global_call(module: str, name: str, *args: str, protocol: int = 2) -> bytes:

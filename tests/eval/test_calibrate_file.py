@@ -70,7 +70,9 @@ def test_probabilities_warn(tmp_path):
 def test_png(tmp_path):
     z, y = calibrated(1000, seed=6)
     np.savez(tmp_path / "r.npz", logits=z, labels=y)
-    out = calibrate_file(tmp_path / "r.npz", png=tmp_path / "rel.png", n_bins=10)
+    from tempcheck.app.calibrate import calibrate_file as calibrate_with_png
+
+    out = calibrate_with_png(tmp_path / "r.npz", png=tmp_path / "rel.png", n_bins=10)
     with Image.open(out["png"]) as im:
         assert im.format == "PNG" and im.size[0] > im.size[1] > 100
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from browser import ensure_chromium, full_page_png, open_driver
 
+from tempcheck.app import run_sweep
 from tempcheck.config import load_config
-from tempcheck.sweep.run import run_sweep
-
-sys.path.insert(0, str(Path(__file__).parent))
-from browser import ensure_chromium, full_page_png, open_driver  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,14 +8,13 @@ import json
 
 import matplotlib
 import numpy as np
-import pytest
 import torch
 from matplotlib.figure import Figure
 
 from tempcheck.analysis import features, gradients, logits
 from tempcheck.analysis.dynamics import run_dynamics_study, write_dynamics
 from tempcheck.eval.base import EvalContext
-from tempcheck.registry import create_model, load_dataset
+from tempcheck.registry import create_model
 from tempcheck.report import section_dynamics, section_features, section_gradients, section_logits
 from tempcheck.report.rundata import RunData
 
@@ -25,11 +24,6 @@ EVALS = {"gradients": (gradients.run, {"check_examples": 8}),
          "logits": (logits.run, {}),
          "features": (features.run, {"points": 30, "probe_examples": 100, "probe_iter": 10})}
 SECTIONS = [section_gradients, section_logits, section_features, section_dynamics]
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def write_run(root, digits, groups):

@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
+from helpers_cifar import write_cifar10
 
 from tempcheck.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from helpers_cifar import write_cifar10  # noqa: E402
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "cifar10_resnet18_fast.yaml"
 

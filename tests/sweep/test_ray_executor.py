@@ -40,12 +40,11 @@ def test_ray_sweep_equals_local_sweep(local_ray, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # ray tasks use cpus_per_bank = 1 thread: same arithmetic
     try:
-        local_rows, _ = run_sweep(load_config(None, FOUR_GROUPS), tmp_path / "local",
-                                  report=False)
+        local_rows, _ = run_sweep(load_config(None, FOUR_GROUPS), tmp_path / "local")
     finally:
         torch.set_num_threads(threads)
     ray_rows, root = run_sweep(load_config(None, FOUR_GROUPS + ["sweep.backend=ray"]),
-                               tmp_path / "ray", report=False)
+                               tmp_path / "ray")
     assert len(ray_rows) == 8
     assert _numbers(ray_rows) == _numbers(local_rows)
     assert (root / "results.csv").is_file()
@@ -74,7 +73,7 @@ def test_killed_worker_is_retried_and_sweep_completes(local_ray, tmp_path):
 
     t = threading.Thread(target=killer, daemon=True)
     t.start()
-    rows, root = run_sweep(cfg, out, report=False)
+    rows, root = run_sweep(cfg, out)
     t.join(timeout=1)
     assert "pid" in killed, "the worker was never killed"
     assert [r["status"] for r in rows] == ["ok"]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tempcheck.app import run_sweep as run_sweep_and_report
 from tempcheck.config import load_config
 from tempcheck.errors import RunFolderError
 from tempcheck.sweep.plan import plan_groups
@@ -38,7 +39,7 @@ def test_plan_groups_one_bank_per_seed_and_max_bank():
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "run"
-    rows, root = run_sweep(load_config(None, FAST), out)
+    rows, root = run_sweep_and_report(load_config(None, FAST), out)
     return rows, root
 
 
@@ -95,26 +96,26 @@ def test_resume_continues_an_unfinished_group_from_its_checkpoint(tmp_path):
     cfg = load_config(None, ["train.epochs=4", "train.checkpoint_every=2",
                              "model.options.widths=[8, 8, 8]", "eval.run=[clean]",
                              "sweep.temperatures=[1.0, 3.0]", "sweep.seeds=[0]"])
-    full_rows, _ = run_sweep(cfg, tmp_path / "full", report=False)
+    full_rows, _ = run_sweep(cfg, tmp_path / "full")
     # simulate a crash after epoch 2: keep the epoch-2 checkpoint, drop everything after it
+    from tempcheck.recipe import build_model, load_data
     from tempcheck.sweep import store
-    from tempcheck.sweep.group import build_model, load_data
     from tempcheck.train.loop import FitOptions, fit
 
     crashed = tmp_path / "crashed"
     run_sweep(cfg.replace(train=cfg.train.__class__(**{**cfg.train.__dict__, "epochs": 4})),
-              crashed, report=False)
+              crashed)
     gdir = crashed / "groups" / "seed0"
     data = load_data(cfg)
     group = plan_groups(cfg)[0]
-    model = build_model(cfg, data, group)
+    model = build_model(cfg, data, [m.seed for m in group.members])
     snap = {}
     fit(model, data, temperatures=[1.0, 3.0], lrs=[m.lr for m in group.members],
         options=FitOptions(epochs=4, batch_size=cfg.train.batch_size, weight_decay=5e-4),
         seed=0, on_epoch_end=lambda e, s: snap.setdefault(e, s()))
     store.atomic_torch_save(gdir / "checkpoint.pt", snap[1])
     (gdir / "done.json").unlink()
-    resumed_rows, _ = run_sweep(cfg, crashed, resume=True, report=False)
+    resumed_rows, _ = run_sweep(cfg, crashed, resume=True)
     for a, b in zip(full_rows, resumed_rows):
         assert a["test_acc"] == pytest.approx(b["test_acc"], abs=1e-9)
         assert a["test_nll"] == pytest.approx(b["test_nll"], rel=1e-5)
@@ -125,7 +126,7 @@ def test_diverged_member_is_reported_with_its_epoch_and_the_sweep_goes_on(tmp_pa
     cfg = load_config(None, ["train.epochs=2", "model.options.widths=[8, 8, 8]",
                              "eval.run=[clean, calibration]", "sweep.temperatures=[0.01, 1.0]",
                              "sweep.seeds=[0]", "train.lr_temperature_exponent=-3"])
-    rows, root = run_sweep(cfg, tmp_path / "run")
+    rows, root = run_sweep_and_report(cfg, tmp_path / "run")
     by_tau = {r["temperature"]: r for r in rows}
     assert by_tau[0.01]["status"] == "diverged" and by_tau[0.01]["diverged_epoch"] == 0
     assert by_tau[1.0]["status"] == "ok" and by_tau[1.0]["test_acc"] > 0.2  # chance is 0.1

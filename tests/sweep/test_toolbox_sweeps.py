@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from test_text import make_imdb
 
 from tempcheck.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from test_text import make_imdb  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -4,18 +4,14 @@ forms, train/eval mode, gradients reaching the parameters only, and bank equival
 from __future__ import annotations
 
 import functools
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers_attacks import digits, member_alone, trained_bank
 
 from tempcheck.registry import create_model
 from tempcheck.softmax import tempered_cross_entropy
 from tempcheck.train.adversarial import adversarial_loss
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "attacks"))
-from helpers_attacks import digits, member_alone, trained_bank  # noqa: E402
 
 TAU = torch.tensor([0.5, 2.0])
 KW = dict(eps=0.1, alpha=0.025, steps=3)

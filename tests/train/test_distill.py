@@ -8,20 +8,14 @@ import csv
 import pytest
 import torch
 
+from tempcheck.app.distill import run_distill
 from tempcheck.config import load_config
 from tempcheck.errors import RunFolderError
+from tempcheck.recipe import build_model, fit_options, model_kwargs
 from tempcheck.report.base import Section
 from tempcheck.report.rundata import RunData
 from tempcheck.report.section_distill import build
-from tempcheck.train.distill import (
-    FrozenTeacher,
-    _fit_options,
-    distill,
-    find_teacher,
-    load_teacher_model,
-    model_kwargs,
-    run_distill,
-)
+from tempcheck.train.distill import FrozenTeacher, distill, find_teacher, load_teacher_model
 from tempcheck.train.loop import fit
 
 TEACHER = ["model.name=mlp", "model.options.hidden=[32]", "train.epochs=3", "eval.run=[clean]",
@@ -33,7 +27,7 @@ def teacher_run(tmp_path_factory):
     from tempcheck.sweep.run import run_sweep
 
     out = tmp_path_factory.mktemp("teacher") / "run"
-    run_sweep(load_config(None, TEACHER), out, report=False)
+    run_sweep(load_config(None, TEACHER), out)
     return out
 
 
@@ -56,7 +50,7 @@ def test_teacher_member_is_extracted_from_the_bank_checkpoint(teacher_run):
     ref = find_teacher(teacher_run, temperature=3.0, seed=0)
     assert (ref.group, ref.member, ref.members) == ("seed0", 1, 2)
     data = load_dataset("digits")
-    teacher = load_teacher_model(ref, data)
+    teacher = load_teacher_model(ref, build_model(ref.config, data, [ref.seed]))
     bank = create_model("mlp", members=2, seeds=[0, 0], **model_kwargs(ref.config, data))
     bank.load_state_dict(load_checkpoint(teacher_run / "groups" / "seed0" / "checkpoint.pt")
                          ["model"])
@@ -104,9 +98,10 @@ def test_baseline_member_equals_plain_cross_entropy_training(teacher_run):
 
     ref = find_teacher(teacher_run, temperature=1.0, seed=0)
     data = load_dataset("digits")
-    options = _fit_options(ref.config, torch.device("cpu"), 2)
+    options = fit_options(ref.config, torch.device("cpu"), epochs=2)
     kwargs = model_kwargs(ref.config, data)
-    outcome = distill(FrozenTeacher(load_teacher_model(ref, data), 1.0), data,
+    teacher = load_teacher_model(ref, build_model(ref.config, data, [ref.seed]))
+    outcome = distill(FrozenTeacher(teacher, 1.0), data,
                       model_name="mlp", model_options=kwargs, temperatures=[2.0], alpha=0.0,
                       lr=0.05, options=options, student_seed=4, data_seed=9)
     alone = create_model("mlp", members=1, seeds=[4], **kwargs)

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from tempcheck.data.base import DatasetSplits, Split
-from tempcheck.registry import create_model, load_dataset
+from support import digits_subset
+from tempcheck.data.base import DatasetSplits
+from tempcheck.registry import create_model
 from tempcheck.train.loop import FitOptions, coupled_learning_rates, fit
 from tempcheck.train.optim import BankOptimizer
 from tempcheck.train.schedules import lr_factor
@@ -65,9 +66,7 @@ def test_learning_rate_coupling_exponent():
 
 @pytest.fixture(scope="module")
 def tiny_digits() -> DatasetSplits:
-    d = load_dataset("digits")
-    return DatasetSplits(d.name, Split(d.train.x[:320], d.train.y[:320]), d.val, d.test,
-                         d.num_classes, d.in_channels, d.image_size, d.mean, d.std)
+    return digits_subset(320)
 
 
 def test_diverging_member_is_frozen_and_others_unaffected(tiny_digits):

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from tempcheck.data.base import DatasetSplits, Split
+from support import digits_subset
+from tempcheck.data.base import DatasetSplits
 from tempcheck.errors import ConfigError, TemperatureError
-from tempcheck.registry import create_model, load_dataset
+from tempcheck.registry import create_model
 from tempcheck.train.loop import FitOptions, fit
 from tempcheck.train.objectives_extra import (
     LearnableTemperatureObjective,
@@ -94,10 +95,7 @@ def test_schedules_endpoints_and_monotonicity():
 
 @pytest.fixture(scope="module")
 def tiny_digits() -> DatasetSplits:
-    d = load_dataset("digits")
-    return DatasetSplits(d.name, Split(d.train.x[:192], d.train.y[:192]),
-                         Split(d.val.x[:64], d.val.y[:64]), Split(d.test.x[:64], d.test.y[:64]),
-                         d.num_classes, d.in_channels, d.image_size, d.mean, d.std)
+    return digits_subset(192, 64, 64)
 
 
 def _mlp(data, k, seeds=None):

@@ -10,6 +10,7 @@ import pytest
 from tempcheck.cli import main
 from tempcheck.config import load_config
 from tempcheck.progress import Progress
+from tempcheck.report.build import build_report
 from tempcheck.sweep.run import run_sweep
 from tempcheck.tune import TuneOptions, run_tune
 from tempcheck.tune.replay import replay
@@ -25,7 +26,7 @@ def _config():
 
 def test_tune_in_a_sweep_folder_matches_the_sweep_exactly_and_joins_its_report(tmp_path):
     config = _config()
-    run_sweep(config, tmp_path, report=False)
+    run_sweep(config, tmp_path)
     out = run_tune(config, tmp_path, TuneOptions(budget=0.5))
     assert set(out) >= {"temperature", "objective", "value", "member_epochs",
                         "full_sweep_member_epochs", "full_sweep", "seeds"}
@@ -52,6 +53,7 @@ def test_tune_in_a_sweep_folder_matches_the_sweep_exactly_and_joins_its_report(t
     assert math.isclose(full["regret"], full["best_test_acc"] - full["chosen_test_acc"])
     assert json.loads((tmp_path / "tune" / "tune.json").read_text())["temperature"] == \
         out["temperature"]
+    build_report(tmp_path)
     html = (tmp_path / "report.html").read_text()
     assert "Choosing τ automatically" in html and "Section failed" not in html
     # the replay of the same plan on the sweep's logged curves makes the same choice
@@ -80,7 +82,19 @@ def test_an_interrupted_tune_resumes_to_the_same_outcome(tmp_path):
     assert resumed["temperature"] == whole["temperature"]
     assert resumed["member_epochs"] == whole["member_epochs"]
     assert resumed["seeds"][0]["curves"]["val_acc"] == whole["seeds"][0]["curves"]["val_acc"]
-    assert (tmp_path / "cut" / "report.html").is_file()
+
+
+def test_tune_command_writes_json_and_its_own_report(tmp_path, capsys):
+    out, js = tmp_path / "t", tmp_path / "tune.json"
+    argv = ["tune", "--config", "configs/digits_cnn.yaml", "--epochs", "4", "--temperatures",
+            "0.3,1,3,10", "--seeds", "0", "--budget", "0.5", "--eval", "none",
+            "--model.options.widths=[4,8,16]", "--out", str(out), "--json", str(js)]
+    assert main(argv) == 0
+    outcome = json.loads(js.read_text())
+    assert outcome["full_sweep_member_epochs"] == 16 and outcome["member_epochs"] <= 8
+    assert "chosen τ" in capsys.readouterr().out
+    html = (out / "report.html").read_text()
+    assert "Choosing τ automatically" in html and "<img" in html
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..eval.base import EvalContext, EvalResult, parse_options, predict
+from ..eval.base import EvalContext, EvalResult, Evaluation, parse_options, predict
 from .common import check_bool, check_float, check_int, subsample
 
 COLUMNS = ("feat_silhouette", "feat_within_between", "feat_probe_acc")
@@ -240,3 +240,11 @@ def run(ctx: EvalContext) -> EvalResult:
             "tsne": opts.tsne, "probe_examples": 0 if f_train is None else int(f_train.shape[0]),
             "seconds_tsne": round(seconds_tsne, 3)}
     return EvalResult(columns=cols, arrays=arrays, info=info)
+
+
+EVALUATION = Evaluation(
+    name="features", order=60, summary="t-SNE / PCA maps, separation, linear probe",
+    options=FeatureOptions,
+    columns=("feat_*",),
+    section=("Feature geometry", "section_features"),
+)

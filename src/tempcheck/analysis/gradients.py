@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.base import as_float
-from ..eval.base import EvalContext, EvalResult, cached_logits, parse_options
+from ..eval.base import EvalContext, EvalResult, Evaluation, cached_logits, parse_options
 from ..softmax import check_temperature, scale_logits, tempered_cross_entropy
 from .common import check_int, finite_members, histograms, nan_means, subsample
 
@@ -291,3 +291,11 @@ def run(ctx: EvalContext) -> EvalResult:
         info.update(check="ok", check_examples=int(cidx.numel()),
                     head_error=head_error if math.isfinite(head_error) else None)
     return EvalResult(columns=columns, arrays=arrays, info=info)
+
+
+EVALUATION = Evaluation(
+    name="gradients", order=40, summary="negative-class gradient balance",
+    options=GradientOptions,
+    columns=("grad_*",),
+    section=("Gradient balance across negative classes", "section_gradients"),
+)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..eval.base import EvalContext, EvalResult, cached_logits, parse_options
+from ..eval.base import EvalContext, EvalResult, Evaluation, cached_logits, parse_options
 from ..softmax import check_temperature, scale_logits
 from .common import check_int, finite_members, histograms, member_edges, nan_means, subsample
 
@@ -114,3 +114,11 @@ def run(ctx: EvalContext) -> EvalResult:
     # rounding can put a uniform prediction a hair above log C, outside the last bin
     arrays["entropy_hist"] = histograms(np.clip(values["entropy"], 0.0, ent_edges[-1]), ent_edges)
     return EvalResult(columns=columns, arrays=arrays, info={"n_examples": int(idx.numel())})
+
+
+EVALUATION = Evaluation(
+    name="logits", order=50, summary="logit norm, margin, entropy",
+    options=LogitOptions,
+    columns=("logit_*", "softmax_entropy_mean"),
+    section=("Logits during training", "section_logits"),
+)

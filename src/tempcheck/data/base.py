@@ -50,7 +50,11 @@ class DatasetSplits:
         )
 
     def model_kwargs(self) -> dict:
-        """Keyword arguments every image model family accepts."""
+        """Keyword arguments every model family of this kind accepts: classes, channels, image
+        size and normalisation for images; classes plus the text data's own (vocabulary size,
+        sequence length, padding id) for text."""
+        if self.kind != "image":
+            return dict(num_classes=self.num_classes, **self.extra.get("model_kwargs", {}))
         return dict(
             num_classes=self.num_classes, in_channels=self.in_channels,
             image_size=self.image_size, mean=self.mean, std=self.std,

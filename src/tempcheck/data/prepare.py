@@ -3,9 +3,6 @@ validation carve, per-channel statistics of uint8 images, and the ``DatasetSplit
 
 from __future__ import annotations
 
-import dataclasses
-import typing
-
 import numpy as np
 import torch
 
@@ -14,35 +11,12 @@ from .base import DatasetSplits, Split
 
 
 def parse_loader_options(cls, options: dict, dataset: str):
-    """Build the frozen options dataclass ``cls`` from ``data.options``; unknown keys and values
-    of the wrong type are ConfigErrors naming ``data.options.<key>``."""
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key, value in options.items():
-        if key not in known:
-            raise ConfigError(
-                f"unknown option data.options.{key} for dataset {dataset}; "
-                f"known: {', '.join(sorted(known)) or 'none'}"
-            )
-        if not _matches(value, str(hints[key])):
-            raise ConfigError(
-                f"data.options.{key} for dataset {dataset} must be {hints[key]}, got {value!r}"
-            )
-    return cls(**options)
+    """Build the frozen options dataclass ``cls`` from ``data.options`` with the one option
+    parser (:func:`tempcheck.config.parse_options`): unknown keys and values of the wrong type
+    are ConfigErrors naming ``data.options.<key>``."""
+    from ..config import parse_options
 
-
-def _matches(value, annotation: str) -> bool:
-    if value is None:
-        return "None" in annotation
-    if isinstance(value, bool):
-        return "bool" in annotation
-    if isinstance(value, int):
-        return "int" in annotation or "float" in annotation
-    if isinstance(value, float):
-        return "float" in annotation
-    if isinstance(value, str):
-        return "str" in annotation
-    return False
+    return parse_options(cls, dict(options), "data.options")
 
 
 def default_val_size(n_train: int, val_size: int | None) -> int:

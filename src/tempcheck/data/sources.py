@@ -14,8 +14,8 @@ from pathlib import Path
 from ..errors import DataError
 from ..registry import register
 from .base import DatasetSplits
-from .cifar import load_cifar
-from .imagefolder import load_imagefolder, load_tinyimagenet
+from .cifar import CifarOptions, load_cifar
+from .imagefolder import FolderOptions, load_imagefolder, load_tinyimagenet
 
 DATA_DIR_HINT = "pass --data.data_dir=PATH"
 
@@ -28,7 +28,7 @@ def _require_dir(name: str, data_dir: str | Path | None, download: bool) -> str 
     return data_dir
 
 
-@register("dataset", "cifar10")
+@register("dataset", "cifar10", options=CifarOptions)
 def load_cifar10(
     *, data_dir: str | Path | None = None, split_seed: int = 0, download: bool = False,
     **options: object,
@@ -39,7 +39,7 @@ def load_cifar10(
                       **options)
 
 
-@register("dataset", "cifar100")
+@register("dataset", "cifar100", options=CifarOptions)
 def load_cifar100(
     *, data_dir: str | Path | None = None, split_seed: int = 0, download: bool = False,
     **options: object,
@@ -50,7 +50,7 @@ def load_cifar100(
                       **options)
 
 
-@register("dataset", "tinyimagenet")
+@register("dataset", "tinyimagenet", options=FolderOptions)
 def load_tinyimagenet_source(
     *, data_dir: str | Path | None = None, split_seed: int = 0, download: bool = False,
     **options: object,
@@ -61,7 +61,7 @@ def load_tinyimagenet_source(
                              **options)
 
 
-@register("dataset", "imagefolder")
+@register("dataset", "imagefolder", options=FolderOptions)
 def load_imagefolder_source(
     *, data_dir: str | Path | None = None, split_seed: int = 0, download: bool = False,
     **options: object,

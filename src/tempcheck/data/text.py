@@ -24,7 +24,6 @@ Validation is carved from the training data with ``split_seed`` (stratified per 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -90,13 +89,11 @@ class TextOptions:
 
 
 def parse_text_options(options: dict) -> TextOptions:
-    """Build :class:`TextOptions` from ``data.options``; an unknown key is a ConfigError."""
-    known = {f.name for f in dataclasses.fields(TextOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"unknown option data.options.{unknown[0]} for a text dataset; "
-                          f"known: {', '.join(sorted(known))}")
-    return TextOptions(**options)
+    """Build :class:`TextOptions` from ``data.options`` (the one option parser,
+    :func:`tempcheck.config.parse_options`); an unknown key is a ConfigError."""
+    from ..config import parse_options
+
+    return parse_options(TextOptions, dict(options), "data.options")
 
 
 # -- tokens and vocabulary ----------------------------------------------------------------------

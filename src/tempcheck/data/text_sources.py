@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..registry import register
 from .base import DatasetSplits
-from .text import load_imdb, load_textfile
+from .text import TextOptions, load_imdb, load_textfile
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
@@ -23,7 +23,7 @@ def _require_dir(name: str, data_dir: str | Path | None) -> str | Path:
     return data_dir
 
 
-@register("dataset", "imdb")
+@register("dataset", "imdb", options=TextOptions)
 def load_imdb_source(
     *, data_dir: str | Path | None = None, split_seed: int = 0, download: bool = False,
     **options: object,
@@ -35,7 +35,7 @@ def load_imdb_source(
     return load_imdb(data_dir=_require_dir("imdb", data_dir), split_seed=split_seed, **options)
 
 
-@register("dataset", "textfile")
+@register("dataset", "textfile", options=TextOptions)
 def load_textfile_source(
     *, data_dir: str | Path | None = None, split_seed: int = 0, download: bool = False,
     **options: object,

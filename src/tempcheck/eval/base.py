@@ -1,11 +1,13 @@
 """The evaluation contract: what every evaluation receives and returns.
 
-An evaluation is a function ``run(ctx: EvalContext) -> EvalResult`` registered by name in
-``tempcheck.sweep.evaluations``. It works on the whole bank at once (K axis) and never writes
-files itself: the sweep stores what it returns.
+An evaluation is a function ``run(ctx: EvalContext) -> EvalResult`` in a module of
+``tempcheck.eval`` or ``tempcheck.analysis`` that also declares ``EVALUATION = Evaluation(...)``:
+its name, options class, results.csv columns and report section, in that one place
+(``tempcheck.evaluations`` finds the declarations). It works on the whole bank at once (K axis)
+and never writes files itself: the sweep stores what it returns.
 
 - ``EvalResult.columns``: per-member values for results.csv, each a list of length K
-  (``float('nan')`` / ``""`` where undefined).
+  (``float("nan')`` / ``""`` where undefined).
 - ``EvalResult.arrays``: numpy arrays for the report's figures, stored in the group's
   ``arrays.npz`` as ``"<evaluation>/<key>"``.
 - ``EvalResult.info``: JSON-serialisable details, stored in the group's ``eval.json`` under the
@@ -16,6 +18,7 @@ files itself: the sweep stores what it returns.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,38 @@ import torch
 
 from ..data.base import DatasetSplits, as_float
 from ..progress import NullProgress, Progress
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation module declares about itself (``EVALUATION = Evaluation(...)``).
+
+    Attributes:
+        name: its name in ``--eval`` and in ``config.eval.<name>`` (its options).
+        order: where it runs (lower first; ``clean`` is 0) and where its section appears.
+        options: its frozen options dataclass (``config.eval.<name>`` is parsed into it before
+            any training starts), or None when it takes no options.
+        columns: the results.csv columns it returns, as names or ``fnmatch`` patterns
+            (``robust_acc_*``: one per attack); the contract tests hold it to them.
+        section: ``(title, module)`` of its report section in ``tempcheck.report`` (the
+            section's ``build(run)``), or None.
+        image_only: skipped (and says so) for text datasets.
+        scope: ``"group"`` — ``run(ctx)`` per bank; ``"sweep"`` — ``run_study`` once per sweep.
+        module: filled in by the registry: the module that declared it.
+    """
+
+    name: str
+    order: int
+    summary: str = ""
+    options: type | None = None
+    columns: tuple[str, ...] = ()
+    section: tuple[str, str] | None = None
+    image_only: bool = False
+    scope: str = "group"
+    module: str = ""
+
+    def owns_column(self, column: str) -> bool:
+        return any(fnmatch.fnmatchcase(column, pattern) for pattern in self.columns)
 
 
 @dataclass
@@ -44,6 +79,21 @@ class EvalContext:
     @property
     def members(self) -> int:
         return int(self.temperatures.shape[0])
+
+
+@dataclass
+class StudyContext:
+    """What a sweep-level evaluation (``scope="sweep"``) receives: the run folder it writes its
+    own files into, the data, its options, and ``model_factory(family, seed)`` returning
+    ``make(head_init_scale) -> model``: a K = 1 float64 model in eval mode of ``family`` (None:
+    the sweep's own, with its options) for the data."""
+
+    root: Any
+    data: DatasetSplits
+    model_factory: Any
+    options: dict = field(default_factory=dict)
+    head_init_scale: float = 1.0
+    progress: Progress = field(default_factory=NullProgress)
 
 
 @dataclass
@@ -98,15 +148,9 @@ def tempered_logits(ctx: EvalContext, split: str) -> torch.Tensor:
 
 
 def parse_options(cls, options: dict, evaluation: str):
-    """Build the frozen options dataclass ``cls`` from a mapping; unknown keys are ConfigErrors."""
-    import dataclasses
+    """Build the frozen options dataclass ``cls`` from ``config.eval.<evaluation>``: unknown keys
+    and values of the wrong type are ConfigErrors naming ``eval.<evaluation>.<key>`` (the one
+    option parser, :func:`tempcheck.config.parse_options`)."""
+    from ..config import parse_options as parse
 
-    from ..errors import ConfigError
-
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown option eval.{evaluation}.{unknown[0]}; known: {', '.join(sorted(known))}"
-        )
-    return cls(**options)
+    return parse(cls, options, f"eval.{evaluation}")

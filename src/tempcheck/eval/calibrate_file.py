@@ -1,4 +1,5 @@
-"""``tempcheck calibrate LOGITS``: temperature scaling for any model's saved logits.
+"""Temperature scaling for any model's saved logits (the library under ``tempcheck calibrate``,
+whose command — printing, ``--json``, ``--png`` — is ``tempcheck.app.calibrate``).
 
 Input, loaded with ``np.load(..., allow_pickle=False)`` (a file that needs pickle is refused):
 
@@ -14,8 +15,6 @@ integers or out of range, mismatched lengths) is a :class:`DataError` with a one
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -116,7 +115,7 @@ def load_logits_file(path: str | Path, *, labels_path: str | Path | None = None)
 
 def calibrate_file(
     path: str | Path, *, labels_path: str | Path | None = None, seed: int = 0, n_bins: int = 15,
-    png: str | Path | None = None,
+    reliability: bool = False,
 ) -> dict:
     """Fit temperature scaling to a logits file and score it before and after.
 
@@ -124,13 +123,15 @@ def calibrate_file(
         path: ``.npz`` or ``.npy`` logits file (module docstring); ``labels_path`` for ``.npy``.
         seed: seeds the random half used for fitting when there are no validation arrays.
         n_bins: bins of ECE and adaptive ECE.
-        png: when given, also write reliability diagrams (before / after) there.
+        reliability: also return ``reliability``: ``{"before": bins, "after": bins}``
+            (:func:`tempcheck.metrics.reliability_bins` of the evaluation samples), for a
+            reliability diagram.
 
     Returns:
         JSON-ready dict: ``temperature, nll_before, nll_after, ece_before, ece_after,
         adaptive_ece_before, adaptive_ece_after, brier_before, brier_after, accuracy, n_fit,
         n_eval, fit_on`` ("val" | "half"), ``n_classes, n_bins, bound_hit, iterations,
-        final_grad, warnings`` (list of str) and ``png`` (path or None). Metrics are on the
+        final_grad, warnings`` (list of str). Metrics are on the
         evaluation samples: the whole file with validation arrays, else the other half.
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
@@ -168,37 +169,9 @@ def calibrate_file(
         "n_fit": int(z_fit.shape[0]), "n_eval": int(z_eval.shape[0]), "fit_on": fit_on,
         "n_classes": int(z.shape[1]), "n_bins": n_bins, "bound_hit": fit.bound_hit[0],
         "iterations": fit.iterations[0], "final_grad": float(fit.final_grad[0]),
-        "warnings": [str(w.message) for w in caught], "png": None,
+        "warnings": [str(w.message) for w in caught],
     }
-    if png is not None:
-        before = metrics.reliability_bins(z_eval, y_eval, n_bins)
-        after = metrics.reliability_bins(z_after, y_eval, n_bins)
-        title = f"{Path(path).name}: T = {t:.3g} (fit on {fit_on})"
-        result["png"] = str(reliability_png(png, before, after, title=title))
+    if reliability:
+        result["reliability"] = {"before": metrics.reliability_bins(z_eval, y_eval, n_bins),
+                                 "after": metrics.reliability_bins(z_after, y_eval, n_bins)}
     return result
-
-
-def reliability_png(out: str | Path, before: dict, after: dict | None = None, *,
-                    title: str = "", dpi: int = 120) -> Path:
-    """Write a reliability diagram PNG (before / after scaling, side by side) atomically.
-
-    ``before`` / ``after`` are :func:`tempcheck.metrics.reliability_bins` dicts of one model.
-    """
-    # The figure lives with the report's plots; imported here so `import tempcheck.eval` stays
-    # free of matplotlib.
-    from ..report.section_calibration import reliability_figure
-
-    out = Path(out)
-    fig = reliability_figure(before, after, title=title)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    except OSError as exc:
-        raise TempcheckError(f"cannot write {out}: {_one_line(exc)}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out

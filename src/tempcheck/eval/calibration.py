@@ -22,7 +22,7 @@ import torch
 
 from .. import metrics
 from ..errors import ConfigError
-from .base import EvalContext, EvalResult, cached_logits, parse_options
+from .base import EvalContext, EvalResult, Evaluation, cached_logits, parse_options
 from .scaling import (
     DEFAULT_LOWER,
     DEFAULT_UPPER,
@@ -210,3 +210,11 @@ def _json_ready(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+EVALUATION = Evaluation(
+    name="calibration", order=10, summary="post-hoc temperature / vector scaling, ECE family",
+    options=CalibrationOptions,
+    columns=COLUMNS,
+    section=("Calibration", "section_calibration"),
+)

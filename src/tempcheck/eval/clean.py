@@ -8,7 +8,7 @@ logits' calibration is what post-hoc scaling in ``calibration`` starts from).
 from __future__ import annotations
 
 from .. import metrics
-from .base import EvalContext, EvalResult, cached_logits, tempered_logits
+from .base import EvalContext, EvalResult, Evaluation, cached_logits, tempered_logits
 
 
 def run(ctx: EvalContext) -> EvalResult:
@@ -24,3 +24,10 @@ def run(ctx: EvalContext) -> EvalResult:
     conf = z_test.softmax(-1).max(-1).values.numpy()
     return EvalResult(columns=columns, arrays={"test_confidence": conf},
                       info={"n_test": int(y_test.shape[0]), "n_val": int(y_val.shape[0])})
+
+
+EVALUATION = Evaluation(
+    name="clean", order=0, summary="test accuracy, NLL, ECE, Brier",
+    options=None,
+    columns=("test_acc", "test_nll", "test_ece", "test_brier", "val_acc", "test_logit_norm"),
+)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .layers import BankModule
+from .layers import BankConv2d, BankModule, check_conv_mode
 
 
 class BankModel(nn.Module):
@@ -40,6 +40,15 @@ class BankModel(nn.Module):
             for layer in layers:
                 layer.init_member(k, generator)
 
+    def set_conv_mode(self, mode: str) -> BankModel:
+        """Run every banked convolution in ``mode`` (``layers.CONV_MODES``: "auto", "grouped"
+        or "loop"); returns the model. The result is the same up to float rounding."""
+        check_conv_mode(mode)
+        for layer in self.modules():
+            if isinstance(layer, BankConv2d):
+                layer.conv_mode = mode
+        return self
+
     # -- input handling ---------------------------------------------------------------------
     def split_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """Return ``(x4, shared)``: a 4-d image batch and whether it is shared by all members.
@@ -62,13 +71,20 @@ class BankModel(nn.Module):
     # -- members ----------------------------------------------------------------------------
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
         """The state dict of member k alone, loadable into the same family with members=1."""
-        state = {}
-        for name, t in self.state_dict().items():
-            if t.dim() >= 1 and t.shape[0] == self.members:
-                state[name] = t[k : k + 1].clone()
-            else:
-                state[name] = t.clone()
-        return state
+        return member_state_of(self.state_dict(), k, self.members)
+
+
+def member_state_of(state: dict[str, torch.Tensor], k: int, members: int
+                    ) -> dict[str, torch.Tensor]:
+    """Member k of a K = ``members`` bank's state dict (e.g. a checkpoint's), as the state dict
+    of a K = 1 bank: banked tensors (leading dimension K) are sliced, the rest copied."""
+    out = {}
+    for name, t in state.items():
+        if t.dim() >= 1 and t.shape[0] == members:
+            out[name] = t[k : k + 1].clone()
+        else:
+            out[name] = t.clone()
+    return out
 
 
 def normalize_stats(in_channels: int, mean=None, std=None) -> tuple[tuple, tuple]:

@@ -28,7 +28,16 @@ FAMILIES = {
     "vit_small": vit_small,
 }
 
+# options of a seconds-sized instance of each family (the generic contract tests build them)
+TINY = {
+    "resnet18": {"width": 4},
+    "resnet50": {"width": 2},
+    "wrn28_10": {"widen_factor": 1, "base_width": 2},
+    "wrn16_4": {"widen_factor": 1, "base_width": 4},
+    "vit_small": {"dim": 16, "depth": 2, "heads": 2},
+}
+
 for _name, _factory in FAMILIES.items():
-    register("model", _name)(_factory)
+    register("model", _name, inputs="image", tiny=TINY[_name])(_factory)
 
 __all__ = ["BankResNet", "BankViT", "BankWideResNet", "FAMILIES"]

@@ -24,16 +24,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# how grouped bank convolutions run: "auto" (on CPU a loop of dense convolutions for maps of
-# 16×16 and more, where oneDNN's grouped kernels are slower — measured in bench/ — and one
-# grouped kernel otherwise and on CUDA), "grouped" or "loop"; the numbers are the same
-BANK_CONV_MODE = "auto"
+from .member_dropout import member_keys
+
+# How a BankConv2d with K > 1 runs (``BankConv2d.conv_mode``, set for a whole model with
+# ``BankModel.set_conv_mode`` or the model option ``conv_mode``); the maths is the same:
+# - "grouped": one grouped convolution (groups = K);
+# - "loop": one dense convolution per member, the very kernels a standalone model runs;
+# - "auto": "loop" on CPU for maps of 16×16 and more, where oneDNN's grouped kernels are
+#   slower (bench/bank_vs_sequential.py), "grouped" otherwise and on CUDA.
+CONV_MODES = ("auto", "grouped", "loop")
 
 
-def _loop_members(x: torch.Tensor, members: int) -> bool:
-    if members == 1 or BANK_CONV_MODE == "grouped":
+def check_conv_mode(mode: str) -> str:
+    if mode not in CONV_MODES:
+        raise ValueError(f"unknown conv_mode {mode!r}; known: {', '.join(CONV_MODES)}")
+    return mode
+
+
+def _loop_members(x: torch.Tensor, members: int, mode: str) -> bool:
+    if members == 1 or mode == "grouped":
         return False
-    if BANK_CONV_MODE == "loop":
+    if mode == "loop":
         return True
     return x.device.type == "cpu" and x.shape[-1] * x.shape[-2] >= 256
 
@@ -106,15 +117,17 @@ class BankConv2d(BankModule):
     Input ``(B, K*in, H, W)`` (member-major channels) or, when ``shared_input`` is set, a
     shared ``(B, in, H, W)`` that every member sees (one dense convolution producing all K
     members' channels, cheaper than repeating the input K times). Output ``(B, K*out, H', W')``.
-    Weight ``(K, out, in/groups, kh, kw)``.
+    Weight ``(K, out, in/groups, kh, kw)``. ``conv_mode``: how the K members' convolutions
+    are run (``CONV_MODES``).
     """
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, *, members: int,
         stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = True,
-        shared_input: bool = False,
+        shared_input: bool = False, conv_mode: str = "auto",
     ) -> None:
         super().__init__()
+        self.conv_mode = check_conv_mode(conv_mode)
         if shared_input and groups != 1:
             raise ValueError("a shared-input convolution cannot also be grouped")
         self.members, self.in_channels, self.out_channels = members, in_channels, out_channels
@@ -142,8 +155,8 @@ class BankConv2d(BankModule):
             )
         if self.shared_input:
             return F.conv2d(x, w, b, self.stride, self.padding, 1, 1)
-        if _loop_members(x, self.members):
-            # one dense convolution per member (see BANK_CONV_MODE)
+        if _loop_members(x, self.members, self.conv_mode):
+            # one dense convolution per member (see CONV_MODES)
             xs = x.chunk(self.members, dim=1)
             ws = self.weight.unbind(0)
             bs = self.bias.unbind(0) if self.bias is not None else [None] * self.members
@@ -206,17 +219,55 @@ class BankLayerNorm(BankModule):
 
 
 class BankDropout(BankModule):
-    """Dropout whose masks are drawn independently per member (they are, elementwise)."""
+    """Dropout with per-member masks that do not depend on K or on the other members.
+
+    Works on both activation layouts, ``(B, K, ...)`` and member-major channels
+    ``(B, K*C, ...)``: member k owns the k-th contiguous block of each example, of shape
+    ``rest`` (e.g. ``(C, H, W)`` or ``(L, D)``). In training mode each call draws one step key
+    from torch's global generator (one integer, whatever K is; ``fit`` seeds that generator per
+    epoch from the data seed, so a bank and its standalone twins see the same keys), and member
+    k's keep-mask over its ``(B, *rest)`` block comes from its own generator, seeded with a
+    hash of (step key, member seed). Member k of any bank therefore drops exactly the units a
+    K = 1 model with the same seed drops. Kept units are scaled by 1 / (1 − p) (inverted
+    dropout, as ``F.dropout``); eval mode and p = 0 are the identity and draw nothing, p = 1
+    drops everything.
+
+    The member seed is the seed of the generator ``init_member`` receives
+    (``BankModel.reset_parameters`` seeds it with the member's seed); it is read with
+    ``generator.initial_seed()``, so drawing no numbers leaves the initialisation of the
+    following layers unchanged. Until ``init_member`` runs, member k uses seed k.
+    """
 
     def __init__(self, p: float, *, members: int):
         super().__init__()
-        self.members, self.p = members, p
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.members, self.p = members, float(p)
+        self.member_seeds = list(range(members))
 
     def init_member(self, k: int, generator: torch.Generator) -> None:
-        return None
+        self.member_seeds[k] = int(generator.initial_seed())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.p, self.training)
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return torch.zeros_like(x)
+        b, k = x.shape[0], self.members
+        if x.dim() < 2 or x.shape[1] % k:
+            raise ValueError(f"BankDropout expects (B, K, ...) or (B, K*C, ...), got "
+                             f"{tuple(x.shape)} for K = {k}")
+        step_key = int(torch.randint(0, 2**62, (1,)).item())
+        keys = member_keys(step_key, torch.tensor(self.member_seeds, dtype=torch.int64))
+        rest = x[0].numel() // k
+        keep = torch.stack([
+            torch.rand((b, rest), generator=torch.Generator(device=x.device).manual_seed(
+                int(key)), device=x.device) >= self.p
+            for key in keys.tolist()], dim=1)  # (B, K, rest)
+        return x * keep.view(x.shape).to(x.dtype) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, members={self.members}"
 
 
 class InputNormalize(nn.Module):

@@ -26,7 +26,14 @@ from .text_transformer import BankTextTransformer
 
 TEXT_FAMILIES = {"bow": BankBoW, "gru": BankGRU, "text_transformer": BankTextTransformer}
 
+# options of a seconds-sized instance of each family (the generic contract tests build them)
+TINY = {
+    "bow": {"embed_dim": 16, "hidden": (16,)},
+    "gru": {"embed_dim": 8, "hidden_size": 12},
+    "text_transformer": {"dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0},
+}
+
 for _name, _cls in TEXT_FAMILIES.items():
-    register("model", _name)(_cls)
+    register("model", _name, inputs="text", tiny=TINY[_name])(_cls)
 
 __all__ = ["BankBoW", "BankGRU", "BankTextTransformer", "TEXT_FAMILIES"]

@@ -3,7 +3,8 @@
 Sections run in a fixed order; sections of later stages (calibration, corruptions, adversarial,
 gradient balance, features, early-learning dynamics) come from ``section_<name>.py`` modules and
 say "not run" when their evaluation did not run, or when this version lacks them. A section that
-crashes is shown as an error instead of taking the whole report down.
+crashes is shown as an error instead of taking the whole report down; with ``strict=True`` (what
+the tests use) the error propagates instead, so a broken section cannot pass unnoticed.
 """
 
 from __future__ import annotations
@@ -20,18 +21,19 @@ from .base import Section
 from .plots import figure_png
 from .rundata import RunData
 
-# (title used when the module is missing, module name, evaluation it reports or None)
-OPTIONAL_SECTIONS = (
-    ("Calibration", "section_calibration", "calibration"),
-    ("Common corruptions", "section_corruption", "corruption"),
-    ("Adversarial robustness", "section_adversarial", "adversarial"),
-    ("Gradient balance across negative classes", "section_gradients", "gradients"),
-    ("Logits during training", "section_logits", "logits"),
-    ("Feature geometry", "section_features", "features"),
-    ("Early-learning theory against measurement", "section_dynamics", None),
-    ("Distillation", "section_distill", None),
-    ("Choosing τ automatically (tune)", "section_tune", None),
-)
+# sections that report no evaluation; each evaluation's own comes from its declaration
+# (``EVALUATION.section`` in its module, tempcheck.evaluations), in run order
+OTHER_SECTIONS = (("Distillation", "section_distill", None),
+                  ("Choosing τ automatically (tune)", "section_tune", None))
+
+
+def optional_sections() -> list[tuple[str, str, str | None]]:
+    """(title used when the module is missing, module name, evaluation it reports or None)."""
+    from ..evaluations import available
+
+    listed = [(ev.section[0], ev.section[1], ev.name if ev.scope == "group" else None)
+              for ev in available() if ev.section is not None]
+    return listed + list(OTHER_SECTIONS)
 
 
 def skip_reason(run: RunData, evaluation: str) -> str | None:
@@ -45,11 +47,14 @@ def skip_reason(run: RunData, evaluation: str) -> str | None:
     return None
 
 
-def build_sections(run: RunData) -> list[Section]:
+def build_sections(run: RunData, *, strict: bool = False) -> list[Section]:
+    """Every report section of ``run``, in order. A section that raises becomes a "Section
+    failed" text (``strict=False``, for users: one broken section must not hide the others),
+    or raises :class:`ReportSectionError` naming the section (``strict=True``, for tests)."""
     builders = [section_core.build_setup, section_core.build_summary,
                 section_core.build_vs_temperature, section_core.build_learning_curves]
-    sections = [_safe(b, run, b.__name__) for b in builders]
-    for title, name, evaluation in OPTIONAL_SECTIONS:
+    sections = [_safe(b, run, b.__name__, strict) for b in builders]
+    for title, name, evaluation in optional_sections():
         why = skip_reason(run, evaluation) if evaluation else None
         if why:
             sections.append(Section.not_run(title, f"skipped: {why}"))
@@ -61,14 +66,21 @@ def build_sections(run: RunData) -> list[Section]:
                 sections.append(Section.not_run(title, "not available in this version"))
                 continue
             raise
-        sections.append(_safe(module.build, run, title))
+        sections.append(_safe(module.build, run, title, strict))
     return sections
 
 
-def _safe(builder, run: RunData, title: str) -> Section:
+class ReportSectionError(RuntimeError):
+    """A report section raised while being built (only with ``strict=True``)."""
+
+
+def _safe(builder, run: RunData, title: str, strict: bool) -> Section:
     try:
         return builder(run)
     except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        if strict:
+            raise ReportSectionError(f"report section {title!r} failed: "
+                                     f"{type(exc).__name__}: {exc}") from exc
         return Section(title=title, markdown=f"*Section failed:* `{type(exc).__name__}: {exc}`",
                        ran=False)
 
@@ -77,15 +89,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
 
 
-def build_report(out: str | Path) -> tuple[Path, Path]:
-    """Write report.html, report.md and figures/ into ``out``; returns (html path, md path)."""
+def build_report(out: str | Path, *, strict: bool = False) -> tuple[Path, Path]:
+    """Write report.html, report.md and figures/ into ``out``; returns (html path, md path).
+
+    ``strict``: raise :class:`ReportSectionError` when a section fails (before anything is
+    written) instead of showing the error in its place."""
     from ..atomic import atomic_write_bytes, atomic_write_text
 
     root = Path(out)
     if not any((root / name).is_file() for name in ("results.csv", "dynamics.json")):
         raise RunFolderError(f"{root} has no results.csv; is it a tempcheck run folder?")
     run = RunData.load(root)
-    sections = build_sections(run)
+    sections = build_sections(run, strict=strict)
     cfg = run.sweep.get("config", {})
     title = (f"tempcheck report — {cfg.get('data', {}).get('name', '?')} / "
              f"{cfg.get('model', {}).get('name', '?')}")

@@ -36,6 +36,23 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def _json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _read(path: Path, reader):
+    """``reader(path)``, with a damaged or unreadable file as a one-line RunFolderError."""
+    from ..errors import RunFolderError
+
+    try:
+        return reader(path)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        # json.JSONDecodeError is a ValueError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunFolderError(f"{path} is damaged or unreadable ({first}); nothing was "
+                             "written") from None
+
+
 @dataclass
 class RunData:
     """Everything in a run folder, parsed.
@@ -58,22 +75,23 @@ class RunData:
 
     @classmethod
     def load(cls, root: str | Path) -> RunData:
+        """Parse the folder; a corrupt file is a RunFolderError naming it (one line)."""
         root = Path(root)
         run = cls(root=root)
         if (root / "sweep.json").is_file():
-            run.sweep = json.loads((root / "sweep.json").read_text(encoding="utf-8"))
+            run.sweep = _read(root / "sweep.json", _json)
         if (root / "results.csv").is_file():
-            run.results = read_csv(root / "results.csv")
+            run.results = _read(root / "results.csv", read_csv)
         for path in sorted(root.glob("*.csv")):
             if path.name != "results.csv":
-                run.tables[path.stem] = read_csv(path)
+                run.tables[path.stem] = _read(path, read_csv)
         groups = root / "groups"
         if groups.is_dir():
             for gdir in sorted(p for p in groups.iterdir() if p.is_dir()):
                 if (gdir / "metrics.jsonl").is_file():
-                    run.metrics[gdir.name] = read_jsonl(gdir / "metrics.jsonl")
+                    run.metrics[gdir.name] = _read(gdir / "metrics.jsonl", read_jsonl)
                 if (gdir / "eval.json").is_file():
-                    run.evals[gdir.name] = json.loads((gdir / "eval.json").read_text("utf-8"))
+                    run.evals[gdir.name] = _read(gdir / "eval.json", _json)
         return run
 
     def arrays(self, group: str) -> dict[str, np.ndarray]:

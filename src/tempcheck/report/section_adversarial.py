@@ -20,17 +20,19 @@ from matplotlib.figure import Figure
 from .base import Section, md_table
 from .plots import finish_accuracy_vs_temperature
 from .rundata import RunData
+from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd, mean_sd_curves
 
 TITLE = "Adversarial robustness"
 EVALUATION = "adversarial"
 ATTACK_LABELS = {
     "fgsm": "FGSM (CE_τ)", "pgd_ce_tau": "PGD CE_τ", "pgd_ce_raw": "PGD CE raw",
-    "pgd_margin": "PGD margin", "pgd_dlr": "PGD DLR", "apgd_ce": "APGD-CE", "apgd_t": "APGD-T",
-    "square": "Square (black-box)",
+    "pgd_margin": "PGD margin", "pgd_dlr": "PGD DLR", "apgd_ce": "APGD-CE", "apgd_dlr": "APGD-DLR",
+    "apgd_t": "APGD-T", "square": "Square (black-box)",
 }
 DIAGNOSTICS = (
-    ("grad_zero_share", "zero-gradient share"), ("masking_ce_gap", "CE − margin/DLR gap"),
-    ("masking_fgsm_gap", "PGD − FGSM gap"), ("masking_blackbox_gap", "white-box − Square gap"),
+    ("grad_zero_share", "zero-gradient share CE_τ"), ("grad_zero_share_raw", "… raw CE"),
+    ("masking_ce_gap", "CE_τ − margin/DLR gap"), ("masking_ce_raw_gap", "raw CE − margin/DLR gap"),
+    ("masking_fgsm_gap", "PGD − FGSM gap"), ("masking_blackbox_gap", "only Square breaks"),
     ("masking_steps_drop", "drop with more steps"), ("masking_eps_large_acc", "robust at max ε"),
 )
 
@@ -39,7 +41,8 @@ DIAGNOSTICS = (
 def plot_robust_vs_temperature(
     series: dict[str, dict[float, list[float]]], clean: dict[float, list[float]] | None = None,
 ) -> Figure:
-    """Robust accuracy vs τ (log axis): one line per attack, mean over seeds with a ±1 sd band.
+    """Robust accuracy vs τ (log axis): one line per attack, mean over seeds with a ±1 sample
+    s.d. band (``report.stats``).
 
     ``series``: label → {τ: values over seeds}; the label "worst case" is drawn thick and black.
     ``clean``: clean accuracy on the attacked sample, drawn dashed."""
@@ -50,8 +53,9 @@ def plot_robust_vs_temperature(
         if not by_tau:
             continue
         taus = sorted(by_tau)
-        mean = np.array([np.mean(by_tau[t]) for t in taus])
-        sd = np.array([np.std(by_tau[t]) for t in taus])
+        stats = [mean_sd(by_tau[t]) for t in taus]
+        mean = np.array([s.mean for s in stats])
+        sd = np.array([s.band_sd for s in stats])
         style = {"color": "black", "linewidth": 2.5} if label == "worst case" else {}
         if label == "clean (sample)":
             style = {"color": "grey", "linestyle": "--"}
@@ -134,10 +138,8 @@ def _attacks(rows: list[dict]) -> list[str]:
     return [a for a in ATTACK_LABELS if a in found] + sorted(found - set(ATTACK_LABELS))
 
 
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "–"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+def _mean_sd(values: list[float], runs: int | None = None) -> str:
+    return format_mean_sd(values, fmt=".3f", sd_fmt=".3f", runs=runs)
 
 
 def _member_arrays(run: RunData, rows: list[dict], key: str):
@@ -157,7 +159,7 @@ def _eps_curves(run: RunData, rows: list[dict]) -> dict:
         by_tau.setdefault(tau, []).append(acc[:, int(r["member"])])
         eps_of[tau] = eps
     return {
-        t: (eps_of[t], np.mean(v, axis=0), np.std(v, axis=0))
+        t: (eps_of[t], *mean_sd_curves(np.stack(v))[:2])
         for t, v in by_tau.items() if len({a.shape for a in v}) == 1
     }
 
@@ -180,16 +182,34 @@ def _logit_panels(run: RunData, rows: list[dict], max_panels: int = 4) -> list:
     return [first[t] for t in taus]
 
 
+def _info(run: RunData) -> dict:
+    return next((e[EVALUATION] for e in run.evals.values() if EVALUATION in e), {})
+
+
 def _settings_text(run: RunData) -> str:
-    info = next((e[EVALUATION] for e in run.evals.values() if EVALUATION in e), {})
+    info = _info(run)
     if not info:
         return ""
-    return (
+    attacks = info.get("attacks", {})
+    order = info.get("order", list(attacks))
+    every = [ATTACK_LABELS.get(a, a) for a in order if not attacks.get(a, {}).get("survivors_only")]
+    after = [ATTACK_LABELS.get(a, a) for a in order if attacks.get(a, {}).get("survivors_only")]
+    text = (
         f"Suite **{info.get('suite', '?')}**, L∞ ε = {info.get('eps', float('nan')):.4g} "
         f"({info.get('eps_default', '')}), {info.get('n_examples', '?')} test images per member "
         f"(sweeps and logits on {info.get('diag_examples', '?')}), PGD α = "
-        f"{info.get('alpha', float('nan')):.4g}, ε-sweep factors {info.get('eps_factors', [])}."
+        f"{info.get('alpha', float('nan')):.4g}, ε-sweep factors {info.get('eps_factors', [])}. "
+        f"On every image: {', '.join(every) or '–'}"
+        + (f"; then, only on the image–member pairs still robust: {', '.join(after)} (so these "
+           "have no accuracy of their own; the table shows the worst case once each has run)"
+           if after else "") + "."
     )
+    if info.get("worst_is_upper_bound"):
+        text += (" **This cheap suite (fixed-step PGD only) overstates robustness: its worst "
+                 "case is an upper bound on robust accuracy, and no member is called robust on "
+                 "its evidence** (verdict `unverified`); run the default suite "
+                 "(`--eval.adversarial.suite=auto`) for a robust-accuracy estimate.")
+    return text
 
 
 def build(run: RunData) -> Section:
@@ -205,7 +225,8 @@ def build(run: RunData) -> Section:
     series["worst case"] = run.column_by_temperature("robust_acc_worst", rows)
     clean = run.column_by_temperature("clean_acc_adv_sample", rows)
     figures = [("Accuracy under each attack and in the per-example worst case vs training "
-                "temperature (mean ± sd over seeds).", plot_robust_vs_temperature(series, clean))]
+                f"temperature (mean over seeds; {BAND_NOTE}).",
+                plot_robust_vs_temperature(series, clean))]
     curves = _eps_curves(run, rows)
     if curves:
         figures.append(("PGD (CE at τ) robust accuracy vs ε: an honest attack reaches ~0 at "
@@ -217,18 +238,28 @@ def build(run: RunData) -> Section:
                         plot_logits_before_after(panels)))
 
     taus = sorted(clean)
-    acc_rows = [[f"{t:g}", _mean_sd(clean.get(t, []))]
-                + [_mean_sd(series[ATTACK_LABELS.get(a, a)].get(t, [])) for a in attacks]
-                + [_mean_sd(series["worst case"].get(t, []))] for t in taus]
-    acc_table = md_table(["τ", "clean"] + [ATTACK_LABELS.get(a, a) for a in attacks]
-                         + ["worst case"], acc_rows)
+    runs = {t: len(clean[t]) for t in taus}
+    # survivors-only attacks (early exit): the worst case once each has run
+    stages = [a for a in _info(run).get("order", [])
+              if any(f"worst_upto_{a}" in r for r in rows)]
+    upto = {a: run.column_by_temperature(f"worst_upto_{a}", rows) for a in stages}
+    acc_rows = [[f"{t:g}", runs[t], _mean_sd(clean.get(t, []), runs[t])]
+                + [_mean_sd(series[ATTACK_LABELS.get(a, a)].get(t, []), runs[t]) for a in attacks]
+                + [_mean_sd(upto[a].get(t, []), runs[t]) for a in stages]
+                + [_mean_sd(series["worst case"].get(t, []), runs[t])] for t in taus]
+    worst_label = ("worst case (upper bound)" if _info(run).get("worst_is_upper_bound")
+                   else "worst case")
+    acc_table = md_table(["τ", "runs", "clean"] + [ATTACK_LABELS.get(a, a) for a in attacks]
+                         + [f"worst after {ATTACK_LABELS.get(a, a)}" for a in stages]
+                         + [worst_label], acc_rows)
     diag_rows = []
     for t in taus:
         sel = [r for r in rows if float(r["temperature"]) == t]
-        cells = [_mean_sd(run.column_by_temperature(c, sel).get(t, [])) for c, _ in DIAGNOSTICS]
+        cells = [_mean_sd(run.column_by_temperature(c, sel).get(t, []), len(sel))
+                 for c, _ in DIAGNOSTICS]
         flagged = sum(_truthy(r.get("masking_suspected", "")) for r in sel)
-        diag_rows.append([f"{t:g}"] + cells + [f"{flagged}/{len(sel)}"])
-    diag_table = md_table(["τ"] + [label for _, label in DIAGNOSTICS] + ["masking suspected"],
+        diag_rows.append([f"{t:g}", len(sel)] + cells + [f"{flagged}/{len(sel)}"])
+    diag_table = md_table(["τ", "runs"] + [label for _, label in DIAGNOSTICS] + ["masking suspected"],
                           diag_rows)
     verdict_rows = [
         [f"{float(r['temperature']):g}", r.get("seed", ""), r.get("group", ""), r.get("member", ""),
@@ -247,12 +278,15 @@ def build(run: RunData) -> Section:
         "robust only if every attack failed). A cold softmax can make the input gradient of "
         "cross-entropy vanish, so CE-based attacks stall and the member *looks* robust; margin "
         "and DLR losses and the gradient-free Square attack cannot be fooled that way. "
+        "CE and margin/DLR attacks are compared at equal budget (PGD with PGD, APGD with "
+        "APGD), so a longer attack is not mistaken for masking. "
         "Verdicts: **masked** — a diagnostic below fired, so CE-based numbers overstate "
         "robustness (trust the worst case); **robust** — worst-case accuracy keeps at least "
-        "half of the clean accuracy; **not robust** — otherwise.",
+        "half of the clean accuracy; **unverified** — the same, but from the cheap suite, "
+        "whose worst case is only an upper bound; **not robust** — otherwise.",
         f"Masking suspected for {n_masked} of {len(rows)} members.",
-        "### Accuracy under attack\n\n" + acc_table,
-        "### Gradient-masking diagnostics (mean ± sd over seeds)\n\n" + diag_table,
+        "### Accuracy under attack\n\n" + acc_table + "\n\n" + SPREAD_NOTE,
+        "### Gradient-masking diagnostics (mean ± s.d. over seeds)\n\n" + diag_table,
         "### Verdict per member\n\n" + verdict_table,
     ] if p)
     return Section(title=TITLE, markdown=markdown, figures=figures, anchor="adversarial")

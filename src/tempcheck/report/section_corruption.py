@@ -1,4 +1,5 @@
-"""Report section: robustness to common corruptions vs temperature (REFERENCE.md §6).
+"""Report section: robustness to common corruptions vs temperature (Hendrycks &
+Dietterich, ICLR 2019).
 
 Built from results.csv (``corr_acc_mean``, ``corr_acc_<family>``, ``corr_mce``, ``test_acc``)
 and each group's ``corruption/*`` arrays and eval.json info written by ``eval.corruption``
@@ -21,6 +22,7 @@ from ..data.corruptions import BENCHMARK, FAMILY_NAMES
 from .base import Section, md_table
 from .plots import finish_accuracy_vs_temperature
 from .rundata import RunData
+from .stats import SPREAD_NOTE, format_mean_sd
 
 TITLE = "Corruption robustness"
 EVALUATION = "corruption"
@@ -124,11 +126,7 @@ def _info(run: RunData) -> dict:
 
 
 def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+    return format_mean_sd(values, fmt=".3f", sd_fmt=".3f")
 
 
 def _member_accuracy(run: RunData, rows: list[dict]):
@@ -192,6 +190,19 @@ def _examples(run: RunData):
     return None
 
 
+def _table_text(info: dict) -> str:
+    """Which parameter table generated the corruptions, and why (eval.json ``table``)."""
+    table = info.get("table")
+    if isinstance(table, dict) and "size" in table:
+        return (f"Parameters: the {table['size']} px ({table.get('dataset', '?')}) table, "
+                f"{table.get('reason', '')} (option eval.corruption.table). ")
+    if isinstance(info.get("profile"), int):  # runs recorded before the table option
+        return f"Parameters: the {info['profile']} px table. "
+    if str(info.get("source", "")).startswith("released"):
+        return "Parameters: those the released files were made with. "
+    return ""
+
+
 def _settings_text(info: dict) -> str:
     if not info:
         return ""
@@ -202,6 +213,7 @@ def _settings_text(info: dict) -> str:
         f"{len(names)} corruptions x severities {info.get('severities', [])} on "
         f"{info.get('n_images', '?')} test images each ({info.get('source', '?')}, corruption "
         f"seed {info.get('seed', '?')}); skipped: {', '.join(info.get('skipped', [])) or 'none'}. "
+        + _table_text(info) +
         "The corruption mean averages the 15 benchmark corruptions when present; the 4 extras "
         "(speckle noise, Gaussian blur, spatter, saturate) are held out, as in the paper. "
         f"mCE is relative to the member with τ = {base} in each group: "
@@ -244,8 +256,8 @@ def build(run: RunData) -> Section:
         [f"{t:g}", _mean_sd(clean.get(t, [])), _mean_sd(overall.get(t, []))]
         + [_mean_sd(families[f].get(t, [])) for f in families] + [_mean_sd(mce.get(t, []))]
         for t in taus])
-    parts = [_settings_text(_info(run)), "### Accuracy per temperature (mean ± sd over seeds)\n\n"
-             + summary]
+    parts = [_settings_text(_info(run)), "### Accuracy per temperature (mean ± s.d. over seeds)\n\n"
+             + summary + "\n\n" + SPREAD_NOTE]
     order, ctaus, cells = _corruption_table(members)
     if order:
         per = md_table(["corruption"] + [f"τ = {t:g}" for t in ctaus], [

@@ -16,17 +16,16 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from .. import recipe
 from ..config import Config
 from ..data.base import DatasetSplits
-from ..eval.base import EvalContext
+from ..evaluations import Evaluation
 from ..progress import NullProgress, Progress
-from ..registry import create_model, load_dataset
-from ..train.loop import FitOptions, History, fit
+from ..train.loop import History, fit
 from . import store
-from .evaluations import Evaluation, run_function
+from .evaluate import evaluate_bank
 from .plan import Group
 
 # DESIGN.md's columns in its order; evaluations append theirs after these (never renamed)
@@ -46,114 +45,6 @@ class GroupOutcome:
     skipped: bool = False
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
-        raise ConfigError("--device cuda was asked for but no CUDA device is available")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        from ..errors import ConfigError
-
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
-
-
-def adversarial_training_options(config: Config, data: DatasetSplits) -> dict:
-    """``train.adv_options`` with defaults: ε of the robustness evaluation for this data
-    (8/255 on 32 px colour, 0.1 on digits), α = ε/4, 10 inner steps (Madry PGD-10)."""
-    if config.train.adv_train == "none":
-        return {}
-    from ..errors import ConfigError
-
-    if config.train.adv_train not in ("pgd", "trades"):
-        raise ConfigError(f"unknown train.adv_train {config.train.adv_train!r}; "
-                          "use none, pgd or trades")
-    if data.kind != "image":
-        raise ConfigError("adversarial training needs an image dataset")
-    from ..eval.robustness import default_eps
-
-    opts = dict(config.train.adv_options)
-    unknown = set(opts) - {"eps", "alpha", "steps", "trades_beta"}
-    if unknown:
-        raise ConfigError(f"unknown option train.adv_options.{sorted(unknown)[0]}; "
-                          "known: eps, alpha, steps, trades_beta")
-    opts.setdefault("eps", float(default_eps(data)[0]))
-    opts.setdefault("alpha", opts["eps"] / 4)
-    opts.setdefault("steps", 10)
-    return opts
-
-
-def fit_options(config: Config, device: torch.device, data: DatasetSplits | None = None
-                ) -> FitOptions:
-    t = config.train
-    precision = t.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    return FitOptions(
-        epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, momentum=t.momentum,
-        nesterov=t.nesterov, weight_decay=t.weight_decay, betas=tuple(t.betas),
-        schedule=t.schedule, warmup_epochs=t.warmup_epochs, step_epochs=t.step_epochs,
-        step_gamma=t.step_gamma, label_smoothing=t.label_smoothing, stall_margin=t.stall_margin,
-        eval_every=t.eval_every, eval_batch_size=config.eval.batch_size, precision=precision,
-        adv_train=t.adv_train,
-        adv_options=adversarial_training_options(config, data) if data is not None
-        else dict(t.adv_options),
-    )
-
-
-_DATA_CACHE: dict[str, DatasetSplits] = {}
-
-
-def load_data(config: Config) -> DatasetSplits:
-    """Load (once per process) the dataset named by ``config.data``."""
-    d = config.data
-    key = store.to_json({"name": d.name, "dir": d.data_dir, "seed": d.split_seed,
-                         "options": d.options}, indent=None)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_dataset(d.name, data_dir=d.data_dir, split_seed=d.split_seed,
-                                        download=d.download, **d.options)
-    return _DATA_CACHE[key]
-
-
-def build_model(config: Config, data: DatasetSplits, group: Group) -> torch.nn.Module:
-    kwargs = dict(config.model.options)
-    if data.kind == "image":
-        kwargs.update(data.model_kwargs())
-    else:
-        kwargs.update(num_classes=data.num_classes, **data.extra.get("model_kwargs", {}))
-    return create_model(config.model.name, members=len(group.members),
-                        seeds=[m.seed for m in group.members],
-                        head_init_scale=config.model.head_init_scale, **kwargs)
-
-
-def make_objective(config: Config, taus: torch.Tensor):
-    """The training objective for ``train.temperature_mode`` (None: fixed τ, fit's default)."""
-    t = config.train
-    if t.temperature_mode == "fixed":
-        return None
-    from ..train.objectives_extra import (
-        LearnableTemperatureObjective,
-        ScheduledTemperatureObjective,
-    )
-
-    if t.temperature_mode == "learnable":
-        bounds = None
-        if t.temperature_min is not None or t.temperature_max is not None:
-            bounds = (t.temperature_min, t.temperature_max)
-        return LearnableTemperatureObjective(taus, members=len(taus), bounds=bounds,
-                                             label_smoothing=t.label_smoothing)
-    if t.temperature_mode == "scheduled":
-        return ScheduledTemperatureObjective(taus, taus * t.temperature_end_ratio,
-                                             kind=t.temperature_schedule,
-                                             label_smoothing=t.label_smoothing)
-    from ..errors import ConfigError
-
-    raise ConfigError(f"unknown train.temperature_mode {t.temperature_mode!r}; "
-                      "use fixed, learnable or scheduled")
-
-
 def _epoch_probe(evaluations: list[Evaluation]):
     """Gradient-balance and logit statistics through training when those evaluations run."""
     if not {"gradients", "logits"} & {ev.name for ev in evaluations}:
@@ -161,14 +52,6 @@ def _epoch_probe(evaluations: list[Evaluation]):
     from ..analysis.epoch import epoch_statistics
 
     return epoch_statistics
-
-
-def _make_augment(config: Config, data: DatasetSplits):
-    if config.data.augment == "none" or data.kind != "image":
-        return None
-    from ..data.augment import make_augment
-
-    return make_augment(config.data.augment, image_size=data.image_size)
 
 
 def run_group(
@@ -182,12 +65,12 @@ def run_group(
         rows = store_json(gdir / "rows.json")
         tables = store_json(gdir / "tables.json") if (gdir / "tables.json").is_file() else {}
         return GroupOutcome(group.name, rows, tables, skipped=True)
-    device = resolve_device(config.train.device)
-    data = load_data(config)
+    device = recipe.resolve_device(config.train.device)
+    data = recipe.load_data(config)
     data_dev = data.to(device) if _fits_on(data, device) else data
     # on CUDA the input batches are made channels_last in fit(); the banked conv weights are
     # 5-d (K, out, in, kh, kw), so the model itself is not converted
-    model = build_model(config, data, group).to(device)
+    model = recipe.build_model(config, data, [m.seed for m in group.members]).to(device)
     taus = torch.tensor([m.temperature for m in group.members])
     lrs = torch.tensor([m.lr for m in group.members])
     store.atomic_write_json(gdir / "config.json", {"group": group.to_dict(),
@@ -221,40 +104,20 @@ def run_group(
         history = History.from_dict(start_state["history"])
     else:
         history = fit(compiled, data_dev, temperatures=taus, lrs=lrs,
-                      options=fit_options(config, device, data), seed=group.seed,
-                      augment=_make_augment(config, data), progress=progress,
+                      options=recipe.fit_options(config, device, data), seed=group.seed,
+                      augment=recipe.make_augment(config, data), progress=progress,
                       start_state=start_state, on_epoch_end=on_epoch_end,
-                      objective=make_objective(config, taus),
+                      objective=recipe.make_objective(config, taus),
                       epoch_probe=_epoch_probe(evaluations))
     model.eval()
     final_taus = history.last("temperature")
     if config.train.temperature_mode != "fixed" and final_taus:
         # a learned or scheduled τ ends elsewhere: evaluate each member at its final τ
         taus = torch.tensor(final_taus, dtype=torch.float32)
-    ctx_cache: dict = {}
-    columns: dict[str, list] = {}
-    arrays: dict[str, np.ndarray] = {}
-    info: dict = {}
-    tables: dict[str, list[dict]] = {}
-    for ev in evaluations:
-        if ev.scope != "group":
-            continue
-        if ev.image_only and data.kind != "image":
-            info[ev.name] = {"skipped": f"{ev.name} needs images; dataset {data.name} is text"}
-            continue
-        t0 = time.perf_counter()
-        ctx = EvalContext(model=model, data=data_dev, temperatures=taus, device=device,
-                          seed=group.seed, batch_size=config.eval.batch_size,
-                          options=dict(getattr(config.eval, ev.name, {}) or {}),
-                          baseline_temperature=config.eval.baseline_temperature,
-                          progress=progress, cache=ctx_cache)
-        with progress.task(f"eval {ev.name}", total=None):
-            result = run_function(ev)(ctx)
-        columns.update(result.columns)
-        arrays.update({f"{ev.name}/{k}": np.asarray(v) for k, v in result.arrays.items()})
-        info[ev.name] = {**result.info, "seconds": round(time.perf_counter() - t0, 3)}
-        for tname, trows in result.tables.items():
-            tables.setdefault(tname, []).extend(trows)
+    evaluated = evaluate_bank(model, data_dev, taus, evaluations, config, device=device,
+                              seed=group.seed, progress=progress)
+    columns, arrays, info, tables = (evaluated.columns, evaluated.arrays, evaluated.info,
+                                     evaluated.tables)
     rows = []
     for k, m in enumerate(group.members):
         row = {

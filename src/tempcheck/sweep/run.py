@@ -1,13 +1,15 @@
-"""Run a whole sweep: plan → lock the run folder → execute groups → results.csv → report.
+"""Run a whole sweep: check → plan → lock the run folder → execute groups → results.csv.
 
-``run_sweep`` is what ``tempcheck sweep`` calls. It refuses an output folder that already holds
-a sweep unless ``resume`` is set, and refuses to resume a *different* sweep (fingerprint of the
-data, model, training and grid); in both cases nothing in the folder is touched.
+``run_sweep`` is the library call under ``tempcheck sweep`` (``tempcheck.app.sweep`` adds the
+report and the exit status). Everything a user can get wrong is checked before the folder is
+created (``recipe.check``, the data loads, the Ray cluster answers). It refuses an output folder
+that already holds a sweep unless ``resume`` is set, and refuses to resume a *different* sweep
+(fingerprint of the data, model, training and grid); in both cases nothing in the folder is
+touched.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import platform
@@ -18,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
+from .. import __version__, recipe
 from ..config import Config
 from ..errors import RunFolderError
+from ..evaluations import available, select
 from ..progress import NullProgress, Progress
 from . import store
-from .evaluations import available, select
 from .group import RESULT_COLUMNS, GroupOutcome
 from .plan import Group, plan_groups
 
@@ -45,26 +47,6 @@ def versions() -> dict:
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpu_count": __import__("os").cpu_count(), "git": _git_hash(),
     }
-
-
-def validate_evaluation_options(config: Config, names: list[str]) -> None:
-    """Parse every selected evaluation's options now, before any training starts."""
-    import importlib
-
-    from ..eval.base import parse_options
-
-    for ev in select(names):
-        module = importlib.import_module(ev.module)
-        # the module's own frozen options dataclass (``XxxOptions``), defined in that module
-        classes = [obj for name, obj in vars(module).items()
-                   if name.endswith("Options") and dataclasses.is_dataclass(obj)
-                   and getattr(obj, "__module__", "") == module.__name__]
-        for options_cls in classes[:1]:
-            parsed = parse_options(options_cls, dict(getattr(config.eval, ev.name, {}) or {}),
-                                   ev.name)
-            check = getattr(parsed, "validate", None)
-            if callable(check):
-                check()
 
 
 def prepare_folder(root: Path, config: Config, groups: list[Group], resume: bool) -> dict:
@@ -120,40 +102,29 @@ def collect(root: Path, outcomes: list[GroupOutcome]) -> list[dict]:
 
 def run_sweep(
     config: Config, out: str | Path, *, resume: bool = False, progress: Progress | None = None,
-    report: bool = True,
 ) -> tuple[list[dict], Path]:
-    """Run the sweep described by ``config`` into ``out``; returns (results rows, out path)."""
+    """Run the sweep described by ``config`` into ``out``; returns (results rows, out path).
+    The report is not built here (``tempcheck.report.build.build_report(out)``, or
+    ``tempcheck.app.run_sweep`` for both)."""
     progress = progress or NullProgress()
     root = Path(out)
+    # every user mistake we can see fails here, before anything is written
+    recipe.check(config)
     groups = plan_groups(config)
     evaluations = select(list(config.eval.run))
-    validate_evaluation_options(config, list(config.eval.run))
-    from ..registry import lookup
-    from .group import load_data, resolve_device
+    store.check_out_folder(root)
+    data = recipe.load_data(config)
+    from ..models.python_model import check_python_model
 
-    # every user mistake we can see fails here, before anything is written
-    resolve_device(config.train.device)
-    lookup("model", config.model.name)
-    lookup("dataset", config.data.name)
-    data = load_data(config)
-    from .group import make_objective
-
-    make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
-    from .group import adversarial_training_options
-
-    adversarial_training_options(config, data)  # validates train.adv_train / adv_options
-    if config.sweep.backend not in ("local", "ray"):
-        from ..errors import ConfigError
-
-        raise ConfigError(f"unknown backend {config.sweep.backend!r}; use local or ray")
+    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
+    recipe.adversarial_training_options(config, data)  # needs image data
     ray_started = False
     if config.sweep.backend == "ray":
         from .ray import connect
 
         ray_started = connect(config)  # an unreachable cluster fails before anything is written
-    root.mkdir(parents=True, exist_ok=True)
     try:
-        return _run_locked(config, root, groups, evaluations, data, resume, progress, report)
+        return _run_locked(config, root, groups, evaluations, data, resume, progress)
     finally:
         if ray_started:
             import ray
@@ -161,40 +132,68 @@ def run_sweep(
             ray.shutdown()
 
 
-def _run_locked(config, root, groups, evaluations, data, resume, progress, report):
+def _run_locked(config, root, groups, evaluations, data, resume, progress):
     """The part of ``run_sweep`` that holds the run folder's lock and writes into it."""
-    with store.SweepLock(root):
-        sweep_info = prepare_folder(root, config, groups, resume)
-        for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
-            stale.unlink(missing_ok=True)
-        started = time.time()
-        sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
-        store.atomic_write_json(root / "sweep.json", sweep_info)
-        if data.kind == "text" and "vocab" in data.extra:
-            # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
-            store.atomic_write_text(root / "vocab.txt",
-                                    "".join(f"{tok}\n" for tok in data.extra["vocab"]))
-        if config.sweep.backend == "ray":
-            from .ray import run_ray
+    prepare_folder(root, config, groups, resume)  # refuse before creating anything
+    created = not root.exists()
+    had_lock = (root / ".lock").exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = store.SweepLock(root).acquire()
+    except RunFolderError:
+        _undo_folder(root, created, had_lock=True)
+        raise
+    try:
+        try:
+            sweep_info = prepare_folder(root, config, groups, resume)  # again, under the lock
+        except RunFolderError:
+            lock.release()
+            _undo_folder(root, created, had_lock)
+            raise
+        return _run_in(config, root, groups, evaluations, data, resume, progress, sweep_info)
+    finally:
+        lock.release()
 
-            outcomes = run_ray(root, config, groups, evaluations, resume=resume,
-                               progress=progress)
-        else:
-            from .local import run_local
 
-            outcomes = run_local(root, config, groups, evaluations, resume=resume,
-                                 progress=progress)
-        rows = collect(root, outcomes)
-        for ev in evaluations:
-            if ev.scope == "sweep":
-                from .study import run_study
+def _undo_folder(root: Path, created: bool, had_lock: bool) -> None:
+    """A refused run leaves no trace: its lock file, and the folder when it made it."""
+    if not had_lock:
+        (root / ".lock").unlink(missing_ok=True)
+    if created:
+        try:
+            root.rmdir()
+        except OSError:
+            pass  # not empty: something else wrote into it meanwhile
 
-                run_study(ev, root, config, data, progress)
-        sweep_info["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
-        sweep_info["wall_seconds"] = round(time.time() - started, 2)
-        store.atomic_write_json(root / "sweep.json", sweep_info)
-        if report:
-            from ..report.build import build_report
 
-            build_report(root)
+def _run_in(config, root, groups, evaluations, data, resume, progress, sweep_info):
+    """Write sweep.json, run the groups and the sweep-level studies, write results.csv."""
+    for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    started = time.time()
+    sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
+    store.atomic_write_json(root / "sweep.json", sweep_info)
+    if data.kind == "text" and "vocab" in data.extra:
+        # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
+        store.atomic_write_text(root / "vocab.txt",
+                                "".join(f"{tok}\n" for tok in data.extra["vocab"]))
+    if config.sweep.backend == "ray":
+        from .ray import run_ray
+
+        outcomes = run_ray(root, config, groups, evaluations, resume=resume,
+                           progress=progress)
+    else:
+        from .local import run_local
+
+        outcomes = run_local(root, config, groups, evaluations, resume=resume,
+                             progress=progress)
+    rows = collect(root, outcomes)
+    for ev in evaluations:
+        if ev.scope == "sweep":
+            from .study import run_study
+
+            run_study(ev, root, config, data, progress)
+    sweep_info["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
+    sweep_info["wall_seconds"] = round(time.time() - started, 2)
+    store.atomic_write_json(root / "sweep.json", sweep_info)
     return rows, root

@@ -34,6 +34,14 @@ def fingerprint(config_dict: dict) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def check_out_folder(root: Path, flag: str = "--out") -> None:
+    """Refuse an output folder that cannot be one, before anything is written: a path that is a
+    file, lies under a file, or whose nearest existing folder is not writable."""
+    from ..atomic import check_writable_folder
+
+    check_writable_folder(root, flag)
+
+
 class SweepLock:
     """An exclusive, non-blocking ``flock`` on ``OUT/.lock``: a second process writing the same
     run folder gets a clear error instead of corrupting it. Released when the process dies."""

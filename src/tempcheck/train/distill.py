@@ -3,14 +3,15 @@
 
 - :func:`find_teacher` picks one member of a run folder by its training τ and seed (the group's
   ``config.json`` lists the members, ``checkpoint.pt`` holds the bank's weights).
-- :func:`load_teacher_model` rebuilds that member alone (K = 1) from the bank checkpoint
-  (``torch.load(weights_only=True)``), as ``BankModel.member_state(k)`` would extract it.
+- :func:`load_teacher_model` loads that member alone into a fresh K = 1 bank of its family from
+  the bank checkpoint (``torch.load(weights_only=True)``, ``models.base.member_state_of``).
 - :func:`distill` trains a student bank on the same training split with
   :class:`~tempcheck.train.objectives_extra.DistillationObjective` and evaluates every member on
   the test split at temperature 1 (how a distilled student predicts).
-- :func:`run_distill` is the ``tempcheck distill`` command: it does all of the above and writes
-  an output folder (``distill.csv``, ``results.csv``, ``metrics.jsonl``, ``checkpoint.pt``,
-  ``distill.json``, ``report.md`` with ``figures/``).
+
+The ``tempcheck distill`` command (``tempcheck.app.distill.run_distill``) builds the models, the
+data and the fit options from the teacher's config through the recipe layer and writes the
+output folder.
 
 The teacher's soft targets are its own predictive distribution: logits z_t / τ_t, so T = 1
 distils exactly what the teacher predicts and larger T softens it further. The student members
@@ -23,9 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,26 +34,13 @@ from .. import metrics
 from ..config import Config, from_dict
 from ..data.base import DatasetSplits, as_float
 from ..errors import ConfigError, RunFolderError
+from ..models.base import member_state_of
 from ..progress import NullProgress, Progress
-from ..registry import create_model, load_dataset
+from ..registry import create_model
 from .loop import FitOptions, History, fit
 from .objectives_extra import DistillationObjective
 
 _COMPILED_PREFIX = "_orig_mod."  # state-dict keys of a torch.compile'd bank
-
-DISTILL_COLUMNS = [
-    "role", "member", "distill_temperature", "alpha", "test_acc", "test_nll", "test_ece",
-    "test_brier", "agreement", "status", "final_train_acc", "dataset", "model", "epochs", "lr",
-    "student_seed", "teacher_group", "teacher_member", "teacher_temperature", "teacher_seed",
-    "train_seconds",
-]
-RESULT_COLUMNS = [
-    "group", "member", "dataset", "model", "temperature", "seed", "lr", "epochs", "status",
-    "test_acc", "test_nll", "test_ece", "test_brier", "alpha", "agreement",
-    "teacher_temperature", "teacher_seed", "teacher_test_acc", "final_train_acc",
-    "train_seconds",
-]
-
 
 @dataclass(frozen=True)
 class TeacherRef:
@@ -101,7 +88,7 @@ def find_teacher(run_dir: str | Path, *, temperature: float | None = None,
     if len(found) != 1:
         what = "no member" if not found else f"{len(found)} members"
         raise RunFolderError(
-            f"{what} of {root} match teacher τ={temperature}, seed={seed}; "
+            f"{what} of {root} match τ={temperature}, seed={seed}; "
             f"choose one of: {', '.join(available[:12])}"
         )
     name, k, size, m, config = found[0]
@@ -109,19 +96,10 @@ def find_teacher(run_dir: str | Path, *, temperature: float | None = None,
                       float(m.get("base_lr", m.get("lr", 0.0))), from_dict(config))
 
 
-def model_kwargs(config: Config, data: DatasetSplits) -> dict:
-    """Family keywords for ``data``, as a sweep builds them (image or text datasets)."""
-    kwargs = dict(config.model.options)
-    if data.kind == "image":
-        kwargs.update(data.model_kwargs())
-    else:
-        kwargs.update(num_classes=data.num_classes, **data.extra.get("model_kwargs", {}))
-    return kwargs
-
-
-def load_teacher_model(ref: TeacherRef, data: DatasetSplits,
+def load_teacher_model(ref: TeacherRef, model: torch.nn.Module,
                        device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Member ``ref.member`` of the group's ``checkpoint.pt`` as a K = 1 bank in eval mode."""
+    """Member ``ref.member`` of the group's ``checkpoint.pt`` loaded into ``model`` (a fresh
+    K = 1 bank of the teacher's family for its data), frozen, in eval mode on ``device``."""
     path = ref.run_dir / "groups" / ref.group / "checkpoint.pt"
     if not path.is_file():
         raise RunFolderError(f"teacher checkpoint {path} does not exist (did the group train?)")
@@ -135,20 +113,13 @@ def load_teacher_model(ref: TeacherRef, data: DatasetSplits,
     if ref.member < len(status) and status[ref.member] == "diverged":
         raise RunFolderError(f"teacher τ={ref.temperature:g}/seed {ref.seed} diverged during "
                              "training; choose another member")
-    member = {}
-    for name, t in state["model"].items():
-        name = name.removeprefix(_COMPILED_PREFIX)
-        banked = t.dim() >= 1 and t.shape[0] == ref.members
-        member[name] = t[ref.member : ref.member + 1].clone() if banked else t.clone()
-    config = ref.config
-    model = create_model(config.model.name, members=1, seeds=[ref.seed],
-                         head_init_scale=config.model.head_init_scale,
-                         **model_kwargs(config, data))
+    bank = {name.removeprefix(_COMPILED_PREFIX): t for name, t in state["model"].items()}
     try:
-        model.load_state_dict(member)
+        model.load_state_dict(member_state_of(bank, ref.member, ref.members))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise RunFolderError(f"{path} does not fit model {config.model.name}: {first}") from None
+        raise RunFolderError(f"{path} does not fit model {ref.config.model.name}: "
+                             f"{first}") from None
     model.requires_grad_(False)
     return model.to(device).eval()
 
@@ -194,7 +165,7 @@ def distill(
     baseline member when ``baseline``) and evaluate it on ``data.test`` at temperature 1.
 
     Args:
-        model_options: family keywords (e.g. ``model_kwargs(config, data)``).
+        model_options: family keywords (e.g. ``tempcheck.recipe.model_kwargs(config, data)``).
         alpha: hard-label weight α of every distilled member.
         lr: base learning rate of every member (T² keeps the gradient scale comparable).
         options: training options (epochs, optimiser, schedule ...).
@@ -242,141 +213,5 @@ def distill(
     return DistillOutcome(rows, history, student, teacher_metrics)
 
 
-def _fit_options(config: Config, device: torch.device, epochs: int | None) -> FitOptions:
-    """FitOptions of the teacher's recipe (``config.train``), with an optional epoch count."""
-    t = config.train
-    precision = t.precision
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    return FitOptions(
-        epochs=int(epochs) if epochs is not None else t.epochs, batch_size=t.batch_size,
-        optimizer=t.optimizer, momentum=t.momentum, nesterov=t.nesterov,
-        weight_decay=t.weight_decay, betas=tuple(t.betas), schedule=t.schedule,
-        warmup_epochs=t.warmup_epochs, step_epochs=t.step_epochs, step_gamma=t.step_gamma,
-        stall_margin=t.stall_margin, eval_every=t.eval_every,
-        eval_batch_size=config.eval.batch_size, precision=precision,
-    )
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} was asked for but no CUDA device is available")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
-
-
-def _check_out(out: Path, teacher_dir: Path) -> None:
-    if out.resolve() == teacher_dir.resolve():
-        raise RunFolderError("--out must differ from the teacher's run folder")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunFolderError(f"{out} is not empty; choose another --out")
-
-
-def run_distill(
-    teacher: str | Path, *, out: str | Path, teacher_temperature: float | None = None,
-    teacher_seed: int | None = None, teacher_group: str | None = None,
-    temperatures: Sequence[float] = (1.0, 2.0, 4.0, 8.0), alpha: float = 0.1,
-    epochs: int | None = None, lr: float | None = None, student_seed: int = 0,
-    baseline: bool = True, device: str = "auto", data_dir: str | None = None,
-    teacher_logits: str = "tempered", progress: Progress | None = None,
-) -> Path:
-    """``tempcheck distill``: distil one member of the run folder ``teacher`` into a student
-    bank (same family, options, data and training recipe as the teacher's sweep, one member
-    per T in ``temperatures``) and write the results into ``out``. Returns ``out``.
-
-    ``lr`` defaults to the teacher's base learning rate; ``epochs`` to its epoch count;
-    ``data_dir`` overrides the data folder recorded in the teacher's config (moved data).
-    ``teacher_logits``: ``"tempered"`` distils the teacher's predictive distribution (z_t / τ_t,
-    the default), ``"raw"`` its raw logits z_t (τ_t ignored).
-    Files in ``out``: ``distill.csv`` (one row per student / baseline / teacher, columns
-    ``DISTILL_COLUMNS``), ``results.csv`` (students only, sweep-style ``RESULT_COLUMNS`` with
-    ``temperature`` = distillation T), ``metrics.jsonl``, ``checkpoint.pt`` (student bank),
-    ``distill.json`` (teacher, settings), ``report.md`` and ``figures/``.
-    """
-    from .. import atomic as store  # writes its folder the way a sweep does
-
-    progress = progress or NullProgress()
-    out_dir, teacher_dir = Path(out), Path(teacher)
-    _check_out(out_dir, teacher_dir)
-    for t in temperatures:
-        if not (math.isfinite(float(t)) and float(t) > 0):
-            raise ConfigError(f"distillation temperature must be finite and > 0, got {t!r}")
-    if teacher_logits not in ("tempered", "raw"):
-        raise ConfigError(f"teacher_logits must be tempered or raw, got {teacher_logits!r}")
-    dev = _device(device)
-    ref = find_teacher(teacher_dir, temperature=teacher_temperature, seed=teacher_seed,
-                       group=teacher_group)
-    config = ref.config
-    if data_dir is not None:
-        config = config.replace(data=replace(config.data, data_dir=str(data_dir)))
-    d = config.data
-    data = load_dataset(d.name, data_dir=d.data_dir, split_seed=d.split_seed, download=False,
-                        **d.options)
-    model = load_teacher_model(ref, data, dev)
-    options = _fit_options(config, dev, epochs)
-    augment = None
-    if d.augment != "none" and data.kind == "image":
-        from ..data.augment import make_augment
-
-        augment = make_augment(d.augment, image_size=data.image_size)
-    progress.log(f"distilling τ={ref.temperature:g}/seed {ref.seed} ({ref.group}) into "
-                 f"{len(temperatures)} students, T = {', '.join(f'{t:g}' for t in temperatures)}")
-    started = time.time()
-    teacher_tau = ref.temperature if teacher_logits == "tempered" else 1.0
-    outcome = distill(
-        FrozenTeacher(model, teacher_tau), data, model_name=config.model.name,
-        model_options=model_kwargs(config, data), temperatures=temperatures, alpha=alpha,
-        lr=float(lr) if lr is not None else ref.base_lr, options=options,
-        head_init_scale=config.model.head_init_scale, student_seed=student_seed,
-        data_seed=ref.seed, baseline=baseline, augment=augment, device=dev, progress=progress,
-    )
-    common = {"dataset": d.name, "model": config.model.name, "teacher_group": ref.group,
-              "teacher_member": ref.member, "teacher_temperature": ref.temperature,
-              "teacher_seed": ref.seed}
-    rows = [{**r, **common} for r in outcome.rows]
-    results = [{**r, "group": "distill", "temperature": r["distill_temperature"],
-                "seed": r["student_seed"], "teacher_test_acc": outcome.teacher_metrics["acc"]}
-               for r in rows if r["role"] == "student"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.atomic_write_csv(out_dir / "distill.csv", rows, DISTILL_COLUMNS)
-    store.atomic_write_csv(out_dir / "results.csv", results, RESULT_COLUMNS)
-    store.atomic_write_jsonl(out_dir / "metrics.jsonl", outcome.history.records)
-    store.atomic_torch_save(out_dir / "checkpoint.pt", {
-        "model": outcome.student.state_dict(), "distill_temperatures": list(temperatures),
-        "baseline": baseline})
-    store.atomic_write_json(out_dir / "distill.json", {
-        "teacher": {"run_dir": str(teacher_dir), "group": ref.group, "member": ref.member,
-                    "temperature": ref.temperature, "seed": ref.seed},
-        "temperatures": list(temperatures), "alpha": alpha, "baseline": baseline,
-        "teacher_logits": teacher_logits,
-        "student_seed": student_seed, "epochs": options.epochs,
-        "lr": rows[0]["lr"], "device": str(dev), "config": config.to_dict(),
-        "wall_seconds": round(time.time() - started, 2),
-    })
-    write_distill_report(out_dir)
-    return out_dir
-
-
-def write_distill_report(out_dir: Path) -> Path:
-    """``report.md`` (+ ``figures/distill-*.png``) holding the distillation section only."""
-    from .. import atomic as store
-    from ..report.plots import figure_png  # lazy: reporting sits below training
-    from ..report.rundata import RunData
-    from ..report.section_distill import build
-
-    section = build(RunData.load(out_dir))
-    lines = [f"# {section.title}", "", section.markdown, ""]
-    for i, (caption, fig) in enumerate(section.figures):
-        name = f"figures/distill-{i + 1}.png"
-        store.atomic_write_bytes(out_dir / name, figure_png(fig))
-        lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    path = out_dir / "report.md"
-    store.atomic_write_text(path, "\n".join(lines))
-    return path
-
-
 __all__ = ["DistillOutcome", "FrozenTeacher", "TeacherRef", "distill", "find_teacher",
-           "load_teacher_model", "model_kwargs", "run_distill", "write_distill_report"]
+           "load_teacher_model"]

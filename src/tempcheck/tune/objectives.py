@@ -90,7 +90,7 @@ def rung_scores(names: list[str], model: torch.nn.Module, data: DatasetSplits,
     """The expensive measures (``robust_acc``, ``corr_acc``) asked for, on ``sample``
     validation images, by running the sweep's own evaluations with the validation split in the
     place of the test split."""
-    from ..sweep.evaluations import run_function, select
+    from ..evaluations import run_function, select
 
     out = {}
     g = torch.Generator().manual_seed(int(seed))

@@ -112,7 +112,8 @@ class _Stop(Exception):
 
 
 def _members_of(config: Config, seed: int) -> Group:
-    one = config.replace(sweep=dataclasses.replace(config.sweep, seeds=[seed], max_bank=None))
+    # every member of this seed, whatever bank sizes a sweep would use
+    one = config.replace(sweep=dataclasses.replace(config.sweep, seeds=(int(seed),)))
     groups = plan_groups(one)
     return Group(f"tune-seed{seed}", seed, tuple(m for g in groups for m in g.members))
 
@@ -367,10 +368,6 @@ def run_tune(config: Config, out: str | Path, options: TuneOptions, *, resume: b
             outcome["retrain"] = _retrain(config, chosen, options.retrain_seeds,
                                           folder / "retrain", progress)
         atomic_write_json(folder / "tune.json", outcome)
-    from ..report.build import build_report, build_tune_page
-
-    # beside a sweep the tune joins the sweep's report; alone it gets a page of its own
-    outcome["report"] = str(build_report(sweep_root)[0] if sweep_root else build_tune_page(folder))
     return outcome
 
 
@@ -395,8 +392,8 @@ def compare_with_sweep(sweep_root: Path, chosen: float) -> dict:
 def _retrain(config: Config, tau: float, seeds, out: Path, progress: Progress) -> dict:
     from ..sweep.run import run_sweep
 
-    cfg = config.replace(sweep=dataclasses.replace(config.sweep, temperatures=[tau],
-                                                   seeds=list(seeds), lrs=None))
+    cfg = config.replace(sweep=dataclasses.replace(config.sweep, temperatures=(float(tau),),
+                                                   seeds=tuple(int(s) for s in seeds), lrs=None))
     rows, _ = run_sweep(cfg, out, resume=(out / "sweep.json").is_file(), progress=progress)
     acc = [float(r["test_acc"]) for r in rows if r.get("status") == "ok"]
     return {"folder": str(out), "seeds": list(seeds), "test_acc": acc,

@@ -1,4 +1,5 @@
-"""``tempcheck tune``: the command's own options and its printed outcome (the CLI stays thin)."""
+"""``tempcheck tune``: the command's own options, the report, and its printed outcome (the CLI
+stays thin; the tune itself is :mod:`tempcheck.tune`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 from ..config import Config, parse_int_list
 from ..errors import ConfigError
-from .search import TuneOptions, run_tune
+from ..progress import ConsoleProgress
+from ..report.build import build_report, build_tune_page
+from ..tune.search import TuneOptions, run_tune
+from . import EXIT_OK
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,19 +60,25 @@ def check_json_target(path: str | None) -> None:
         raise ConfigError(f"--json {path}: folder {target.parent} does not exist")
 
 
-def run(args: argparse.Namespace, config: Config, progress) -> int:
-    """Run the tune described by ``args`` and ``config``; prints the outcome, exit 0."""
+def tune_command(args: argparse.Namespace, config: Config) -> int:
+    """Run the tune described by ``args`` and ``config``, build its report (the sweep's report
+    when the tune ran beside a sweep, else a page of its own) and print the outcome."""
     from ..atomic import atomic_write_json
 
     options = options_from_args(args)
     check_json_target(args.json_out)
-    outcome = run_tune(config, args.out, options, resume=args.resume, progress=progress)
+    outcome = run_tune(config, args.out, options, resume=args.resume,
+                       progress=ConsoleProgress())
+    root = Path(args.out)
+    report = build_report(root)[0] if (root / "sweep.json").is_file() else \
+        build_tune_page(root)
     print(format_outcome(outcome))
+    print(f"report:  {Path(report).resolve()}")
     if args.json_out:
         atomic_write_json(Path(args.json_out), {k: v for k, v in outcome.items()
                                                 if k != "config"})
         print(f"json:    {args.json_out}")
-    return 0
+    return EXIT_OK
 
 
 def format_outcome(outcome: dict) -> str:
