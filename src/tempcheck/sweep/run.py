@@ -172,6 +172,7 @@ def _run_locked(config, root, groups, evaluations, data, resume, progress, repor
             stale.unlink(missing_ok=True)
         started = time.time()
         sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
+        sweep_info["data"] = data.describe()  # sizes and class names, for the report
         store.atomic_write_json(root / "sweep.json", sweep_info)
         if data.kind == "text" and "vocab" in data.extra:
             # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
