@@ -222,6 +222,17 @@ def test_python_model_names_resolve_file_and_module_forms(small_digits, monkeypa
     assert torch.allclose(model.net[-1].weight[1], 0.5 * plain[-1].weight)
 
 
+def test_module_form_finds_modules_in_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "nets_here_xyz.py").write_text(
+        "from torch import nn\n\ndef tiny(num_classes=10):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "nets_here_xyz", raising=False)
+    factory = resolve_factory("python:nets_here_xyz:tiny")
+    assert factory()(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("spec, says", [
     ("python:nowhere/missing.py:f", "does not exist"),
     ("python:no_such_package_xyz:f", "cannot import"),
