@@ -160,7 +160,7 @@ def test_the_default_suite_is_as_strong_as_the_best_apgd_on_the_same_examples():
             if c in standard]
     for k in range(2):
         best = min(standard[c][k] for c in refs)
-        assert best < standard["robust_acc_pgd_ce_tau"][k]  # APGD does beat PGD-20 here
+        assert best < standard["robust_acc_pgd_ce_tau"][k]  # APGD does beat PGD-10 here
         assert default["robust_acc_worst"][k] <= best + 0.02, (k, default["robust_acc_worst"])
     assert default.get("worst_case_upper_bound") == [False, False]
 
