@@ -137,8 +137,11 @@ def run_sweep(
     lookup("dataset", config.data.name)
     data = load_data(config)
     from ..models.python_model import check_python_model
+    from ..train.distill import model_kwargs
 
-    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
+    # a user factory vmap cannot batch fails here
+    check_python_model(config.model.name, config.model.head_init_scale,
+                       model_kwargs(config, data))
     from .group import make_objective
 
     make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
