@@ -68,6 +68,13 @@ def test_recipe_runs_every_evaluation(study):
     assert info["adversarial"]["eps"] == pytest.approx(0.1)
     assert info["adversarial"]["suite"] == "standard"
     assert (study / "report.html").is_file() and (study / "dynamics.json").is_file()
+    # the data as read: sizes, class names and folder, recorded and shown in the report
+    assert sweep["data"]["sizes"] == {"train": 550, "val": 50, "test": 100}
+    assert sweep["data"]["class_names"][0] == "T-shirt/top"
+    assert sweep["data"]["source"].endswith("fashion-mnist")
+    line = "550 / 50 / 100 train / val / test, 10 classes (T-shirt/top, Trouser, Pullover, "
+    assert line in (study / "report.md").read_text()
+    assert "Ankle boot" in (study / "report.html").read_text()
 
 
 @pytest.mark.slow

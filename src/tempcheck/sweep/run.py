@@ -116,7 +116,9 @@ def run_sweep(
     data = recipe.load_data(config)
     from ..models.python_model import check_python_model
 
-    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
+    # a user factory vmap cannot batch fails here
+    check_python_model(config.model.name, config.model.head_init_scale,
+                       recipe.model_kwargs(config, data))
     recipe.adversarial_training_options(config, data)  # needs image data
     ray_started = False
     if config.sweep.backend == "ray":
@@ -172,6 +174,7 @@ def _run_in(config, root, groups, evaluations, data, resume, progress, sweep_inf
         stale.unlink(missing_ok=True)
     started = time.time()
     sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
+    sweep_info["data"] = data.describe()  # sizes and class names, for the report
     store.atomic_write_json(root / "sweep.json", sweep_info)
     if data.kind == "text" and "vocab" in data.extra:
         # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
