@@ -28,7 +28,10 @@ FORMAT_VERSION = 1
 
 
 def _banked_view(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, bool]:
-    """``logits`` as (N, K', C) plus whether it was banked; an (N, C) input needs K = 1."""
+    """``logits`` as (N, K', C) plus whether it was banked; an (N, C) input needs K = 1.
+    float16 / bfloat16 come back float32 (a scaler's output is not worth rounding twice)."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
     if logits.dim() == 2:
         if k != 1:
             raise ValueError(f"a scaler fitted on {k} members needs banked logits (N, {k}, C)")
@@ -127,7 +130,6 @@ class TemperatureScaler(_Scaler):
         if self.temperature is None:
             raise RuntimeError("TemperatureScaler is not fitted")
         z, banked = _banked_view(logits, self.temperature.shape[0])
-        z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
         out = z / self.temperature.to(device=z.device, dtype=z.dtype).view(1, -1, 1)
         return out if banked else out.squeeze(1)
 
@@ -172,7 +174,6 @@ class VectorScaler(_Scaler):
         if self.weight is None:
             raise RuntimeError("VectorScaler is not fitted")
         z, banked = _banked_view(logits, self.weight.shape[0])
-        z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
         w = self.weight.to(device=z.device, dtype=z.dtype)
         out = z * w + self.bias.to(device=z.device, dtype=z.dtype)
         return out if banked else out.squeeze(1)
