@@ -14,6 +14,25 @@ from matplotlib.figure import Figure
 
 TAU_LABEL = "training temperature τ (log scale)"
 
+# The report shows one figure inch as 96 CSS px (the CSS inch), so text drawn at p points is
+# p · 4/3 px on the page: matplotlib's 10 pt ticks read as 13 px body text. The PNG carries 1.5×
+# as many pixels for sharp high-density screens. A figure never needs more than the page's
+# content width (1,300 px = 13.5 in): multi-panel builders cap their width with
+# ``panel_width`` instead of letting the browser shrink their text.
+CSS_PX_PER_INCH = 96
+PNG_DPI = 144
+MAX_FIGURE_INCHES = 13.5
+
+
+def panel_width(n_panels: int, inches_per_panel: float, extra: float = 0.0) -> float:
+    """Width in inches of a row of ``n_panels`` panels, capped at the report's content width."""
+    return min(MAX_FIGURE_INCHES, max(1, n_panels) * inches_per_panel + extra)
+
+
+def intended_width_px(fig: Figure) -> int:
+    """The CSS width at which the report shows ``fig`` (its text at its point size)."""
+    return int(round(fig.get_figwidth() * CSS_PX_PER_INCH))
+
 
 def temperature_colors(temperatures: Sequence[float]) -> dict[float, tuple]:
     """A stable colour per τ (viridis, cold to hot)."""
@@ -112,13 +131,24 @@ def curves_by_temperature(
     return fig
 
 
-def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
     """Render a Figure to PNG bytes with the Agg canvas."""
+    return _render(fig, "png", dpi)
+
+
+def figure_svg(fig: Figure) -> bytes:
+    """Render a Figure to SVG (vector, text kept as paths so it looks the same everywhere)."""
+    return _render(fig, "svg", CSS_PX_PER_INCH)
+
+
+def _render(fig: Figure, fmt: str, dpi: int) -> bytes:
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    # metadata=None-ish: a fixed date so the same figure gives the same bytes
+    meta = {"Date": None} if fmt == "svg" else None
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return buf.getvalue()

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plots import TAU_LABEL, temperature_colors
+from .plots import TAU_LABEL, panel_width, temperature_colors
 
 Series = Mapping[float, Sequence[float]]  # τ → values over runs
 
@@ -32,7 +32,7 @@ def panels_vs_temperature(panels: Sequence[dict], *, title: str = "") -> Figure:
     """One panel per dict ``{"series": {τ: [values]} or {label: {τ: [values]}}, "ylabel",
     "log_y" (opt.), "hline" (opt. reference value), "hline_label" (opt.)}``: mean over runs
     against τ (log axis) with a min–max band."""
-    fig = Figure(figsize=(3.6 * max(1, len(panels)), 3.3), layout="constrained")
+    fig = Figure(figsize=(panel_width(len(panels), 3.6), 3.3), layout="constrained")
     axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         series = panel["series"]
@@ -55,7 +55,7 @@ def panels_vs_temperature(panels: Sequence[dict], *, title: str = "") -> Figure:
 def histograms_by_temperature(panels: Sequence[dict]) -> Figure:
     """Histograms per τ as step lines, one panel per dict ``{"hists": {τ: (counts (B,),
     edges (B + 1,))}, "xlabel", "log_x" (opt.)}``; counts are shown as fractions."""
-    fig = Figure(figsize=(4.2 * max(1, len(panels)), 3.3), layout="constrained")
+    fig = Figure(figsize=(panel_width(len(panels), 4.2), 3.3), layout="constrained")
     axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         hists = panel["hists"]
@@ -72,7 +72,7 @@ def histograms_by_temperature(panels: Sequence[dict]) -> Figure:
         ax.set_ylabel("fraction of test examples")
         ax.grid(alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=6, ncol=2)
+        axes[0].legend(fontsize=7, ncol=2)
     return fig
 
 
@@ -91,7 +91,7 @@ def rank_profile(profiles: Mapping[float, Sequence[float]]) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("rank of the negative class (1 = hardest)")
     ax.set_ylabel("mean q")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     return fig
 
@@ -104,7 +104,8 @@ def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.
 
     n_rows = max(1, len(rows))
     n_cols = max(1, max((len(r[1]) for r in rows), default=1))
-    fig = Figure(figsize=(2.3 * n_cols, 2.4 * n_rows), layout="constrained")
+    width = panel_width(n_cols, 2.3)
+    fig = Figure(figsize=(width, 2.4 * n_rows * width / (2.3 * n_cols)), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     n_classes = max((int(np.max(lab)) + 1 for _, maps in rows for _, _, lab in maps
                      if np.size(lab)), default=1)
@@ -145,7 +146,7 @@ def early_curves(steps: np.ndarray, betas: Sequence[float], predicted: np.ndarra
         ax.set_yscale("log")
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return fig
 
@@ -166,7 +167,7 @@ def collapse_figure(steps: np.ndarray, betas: Sequence[float], matched: np.ndarr
         ax.set_xlabel("gradient-descent step")
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=7)
     left.set_ylabel("training loss (mean CE at β)")
     return fig
 
@@ -203,6 +204,6 @@ def stability_figure(tried_beta: np.ndarray, tried_eta: np.ndarray, tried_stable
     ax.minorticks_off()
     ax.set_xlabel("inverse temperature β (log scale)")
     ax.set_ylabel("learning rate η (log scale)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     return fig

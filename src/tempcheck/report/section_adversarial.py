@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
-from .plots import finish_accuracy_vs_temperature
+from .plots import finish_accuracy_vs_temperature, panel_width
 from .rundata import RunData
 
 TITLE = "Adversarial robustness"
@@ -86,7 +86,7 @@ def plot_logits_before_after(
     ordered per example: the true class first, then the others by their clean logit, so the bars
     show the true logit falling and a competitor rising — or nothing moving when the gradient
     is masked."""
-    fig = Figure(figsize=(3.2 * max(1, len(panels)), 3.4))
+    fig = Figure(figsize=(panel_width(len(panels), 3.2), 3.4))
     for i, (tau, clean, adv, labels) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         before, after = _rank_by_clean(clean, labels), _rank_by_clean(adv, labels, ref=clean)

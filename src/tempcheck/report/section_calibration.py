@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
+from .plots import panel_width
 from .rundata import RunData
 
 TITLE = "Calibration"
@@ -76,7 +77,7 @@ def reliability_grid(columns: list[tuple[str, Mapping, Mapping | None]], *,
     first row before scaling, the second after (omitted when every ``after`` is None)."""
     two = any(after is not None for _, _, after in columns)
     n_rows, n_cols = (2 if two else 1), max(1, len(columns))
-    fig = Figure(figsize=(3.2 * n_cols, 3.3 * n_rows), layout="constrained")
+    fig = Figure(figsize=(panel_width(n_cols, 3.2), 3.3 * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for j, (name, before, after) in enumerate(columns):
         for i, bins in enumerate([before, after][:n_rows]):
