@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("compare", help="several sweeps side by side, aligned by τ, with "
+                                       "differences and whether they exceed the seed spread")
+    p.add_argument("runs", nargs="+", help="run folders; the first is the reference")
+    p.add_argument("--labels", help="names of the runs 'plain,smoothing' (default: folder names)")
+    p.add_argument("--out", required=True, help="new folder for the comparison")
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
     p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
                                   "or an .npy logits file with --labels")
@@ -184,6 +189,15 @@ def cmd_report(args) -> int:
 
     html_path, md_path = build_report(args.out)
     print(f"report:  {html_path.resolve()}\nmarkdown: {md_path.resolve()}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .report.compare import run_compare
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    out = run_compare(args.runs, args.out, labels=labels)
+    print(f"table:   {out / 'compare.csv'}\nreport:  {(out / 'report.html').resolve()}")
     return 0
 
 
@@ -342,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.verb == "list":
             return cmd_list(args)
+        if args.verb == "compare":
+            return cmd_compare(args)
         if args.verb == "calibrate":
             return cmd_calibrate(args)
         if args.verb == "dynamics":

@@ -22,6 +22,9 @@ TAU_LABEL = "training temperature τ (log scale)"
 CSS_PX_PER_INCH = 96
 PNG_DPI = 144
 MAX_FIGURE_INCHES = 13.5
+# τ colours: plasma (blue → purple → red → orange) cut at 0.72, so the hottest τ keeps a
+# contrast of at least 2.2:1 against the white page (plasma's own end, pale yellow, has 1.15:1)
+TAU_COLORMAP, VISIBLE_TOP = "plasma", 0.72
 
 
 def panel_width(n_panels: int, inches_per_panel: float, extra: float = 0.0) -> float:
@@ -35,13 +38,17 @@ def intended_width_px(fig: Figure) -> int:
 
 
 def temperature_colors(temperatures: Sequence[float]) -> dict[float, tuple]:
-    """A stable colour per τ (viridis, cold to hot)."""
+    """A stable colour per τ (cold to hot), every one visible on white (``TAU_COLORMAP``)."""
+    taus = sorted(set(float(t) for t in temperatures))
+    return dict(zip(taus, tau_palette(len(taus))))
+
+
+def tau_palette(n: int) -> list[tuple]:
+    """``n`` colours from cold to hot, each visible on white."""
     from matplotlib import colormaps
 
-    cmap = colormaps["viridis"]
-    taus = sorted(set(float(t) for t in temperatures))
-    n = max(1, len(taus) - 1)
-    return {t: cmap(i / n) for i, t in enumerate(taus)}
+    cmap = colormaps[TAU_COLORMAP]
+    return [cmap(VISIBLE_TOP * i / max(1, n - 1)) for i in range(max(n, 1))]
 
 
 def metric_vs_temperature(
@@ -78,6 +85,49 @@ def metric_vs_temperature(
     if len(series) > 1:
         ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def fooled_share(rows: Sequence[Mapping], attacks: Mapping[str, str]) -> dict[str, dict]:
+    """{attack label: {τ: [share per member]}}: of the sample's inputs a member classified
+    correctly, the share the attack made it misclassify, 1 − robust acc / clean acc.
+
+    ``rows``: results rows with ``temperature``, ``clean_acc_adv_sample`` and the attacks'
+    columns; ``attacks``: {results column: label}. Members with no correct input are skipped."""
+    out: dict[str, dict[float, list[float]]] = {}
+    for column, label in attacks.items():
+        by_tau: dict[float, list[float]] = {}
+        for r in rows:
+            clean, robust = r.get("clean_acc_adv_sample"), r.get(column)
+            if isinstance(clean, float) and isinstance(robust, float) and clean > 0 \
+                    and np.isfinite(robust):
+                by_tau.setdefault(float(r["temperature"]), []).append(1.0 - robust / clean)
+        if by_tau:
+            out[label] = dict(sorted(by_tau.items()))
+    return out
+
+
+def fooled_share_bars(shares: Mapping[str, Mapping[float, Sequence[float]]]) -> Figure:
+    """Grouped bars: per τ (x, in order), one bar per attack with the mean share of correctly
+    classified inputs it fooled, in percent; error bars ± 1 sample s.d. over members (n ≥ 2)."""
+    taus = sorted({t for by_tau in shares.values() for t in by_tau})
+    n = max(1, len(shares))
+    fig = Figure(figsize=(panel_width(len(taus), 1.1, extra=1.6), 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / n
+    x = np.arange(len(taus))
+    for i, (label, by_tau) in enumerate(shares.items()):
+        vals = [np.asarray(by_tau.get(t, []), dtype=float) for t in taus]
+        mean = np.array([100 * v.mean() if v.size else np.nan for v in vals])
+        sd = np.array([100 * v.std(ddof=1) if v.size > 1 else 0.0 for v in vals])
+        ax.bar(x - 0.4 + width * (i + 0.5), mean, width=width, yerr=sd, capsize=1.5,
+               label=label, error_kw={"lw": 0.6})
+    ax.set_xticks(x, [f"{t:g}" for t in taus])
+    ax.set_xlabel("training temperature τ")
+    ax.set_ylabel("inputs fooled (% of correct)")
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

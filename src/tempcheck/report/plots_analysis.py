@@ -96,16 +96,19 @@ def rank_profile(profiles: Mapping[float, Sequence[float]]) -> Figure:
     return fig
 
 
-def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray]]]]
-                   ) -> Figure:
-    """A grid of 2-D maps coloured by class: ``rows`` = [(row title, [(column title,
-    embedding (n, 2), labels (n,)), ...]), ...]."""
+def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray]]]],
+                   class_names: Sequence[str] | None = None) -> Figure:
+    """A grid of 2-D maps coloured by class, with a class legend on the right: ``rows`` =
+    [(row title, [(column title, embedding (n, 2), labels (n,)), ...]), ...]; ``class_names``
+    label the legend (default: the class indices)."""
     from matplotlib import colormaps
 
     n_rows = max(1, len(rows))
     n_cols = max(1, max((len(r[1]) for r in rows), default=1))
-    width = panel_width(n_cols, 2.3)
-    fig = Figure(figsize=(width, 2.4 * n_rows * width / (2.3 * n_cols)), layout="constrained")
+    legend = 0.9  # inches kept on the right for the class legend
+    width = panel_width(n_cols, 2.3, extra=legend)
+    per_panel = (width - legend) / n_cols
+    fig = Figure(figsize=(width, 2.4 * n_rows * per_panel / 2.3), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     n_classes = max((int(np.max(lab)) + 1 for _, maps in rows for _, _, lab in maps
                      if np.size(lab)), default=1)
@@ -128,6 +131,13 @@ def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.
             ax.set_title(col_title, fontsize=8)
             if j == 0:
                 ax.set_ylabel(row_title, fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", markersize=5, color=cmap(c % cmap.N),
+                      label=class_names[c] if class_names else str(c))
+               for c in range(n_classes)]
+    fig.legend(handles=handles, title="class", fontsize=7, title_fontsize=8,
+               loc="outside right upper")
     return fig
 
 

@@ -18,7 +18,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
-from .plots import finish_accuracy_vs_temperature, panel_width
+from .plots import (
+    finish_accuracy_vs_temperature,
+    fooled_share,
+    fooled_share_bars,
+    panel_width,
+    tau_palette,
+)
 from .rundata import RunData
 
 TITLE = "Adversarial robustness"
@@ -116,9 +122,7 @@ def _rank_by_clean(logits: np.ndarray, labels: np.ndarray, ref: np.ndarray | Non
 
 
 def _cmap(n: int):
-    from matplotlib import colormaps
-
-    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, max(n, 1))]
+    return tau_palette(n)  # the report's τ colours (visible on white)
 
 
 # -- section ----------------------------------------------------------------------------------------
@@ -210,6 +214,12 @@ def build(run: RunData) -> Section:
     if curves:
         figures.append(("PGD (CE at τ) robust accuracy vs ε: an honest attack reaches ~0 at "
                         "large ε.", plot_eps_sweep(curves)))
+    shares = fooled_share(rows, {f"robust_acc_{a}": ATTACK_LABELS.get(a, a) for a in attacks})
+    if shares:
+        figures.append(("Share of the correctly classified sample inputs each attack fooled, per "
+                        "τ (mean over seeds, error bar ± 1 sample s.d.): a masked member shows "
+                        "CE attacks fooling few inputs while margin/DLR/Square fool many.",
+                        fooled_share_bars(shares)))
     panels = _logit_panels(run, rows)
     if panels:
         figures.append(("Mean logits of a fixed test sample before and after PGD (CE at τ), "

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..data.corruptions import BENCHMARK, FAMILY_NAMES
 from .base import Section, md_table
-from .plots import finish_accuracy_vs_temperature
+from .plots import finish_accuracy_vs_temperature, tau_palette
 from .rundata import RunData
 
 TITLE = "Corruption robustness"
@@ -30,9 +30,7 @@ FAMILY_COLORS = {"noise": "tab:blue", "blur": "tab:orange", "weather": "tab:gree
 
 # -- pure plot functions -------------------------------------------------------------------------
 def _viridis(n: int) -> list:
-    from matplotlib import colormaps
-
-    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, max(n, 1))]
+    return tau_palette(n)  # the report's τ colours (visible on white)
 
 
 def _band(ax, by_tau: dict[float, list[float]], **style):

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
+from .plots import tau_palette
 from .rundata import RunData, read_jsonl
 
 TITLE = "Distillation"
@@ -226,15 +227,14 @@ def build_distill_curves(run: RunData) -> Section:
               ("train_loss", "training loss (distillation objective)", lambda v: v, True))
     fig = Figure(figsize=(10.0, 3.6), layout="constrained")
     axes = fig.subplots(1, 2)
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"]
+    n_students = len(labels) - int(bool(info.get("baseline")))
+    colors = tau_palette(n_students)
     for ax, (key, ylabel, transform, log_y) in zip(axes, panels):
         for k, label in enumerate(labels):
             curve = [transform(rec[key][k]) if rec.get(key) and k < len(rec[key])
                      and rec[key][k] is not None else math.nan for rec in records]
             style = {"color": "black", "ls": ":"} if label.startswith("baseline") else {
-                "color": cmap(k / max(1, len(labels) - 2))}
+                "color": colors[min(k, n_students - 1)]}
             ax.plot(np.arange(1, len(curve) + 1), curve, label=label, **style)
         if log_y:
             ax.set_yscale("log")
