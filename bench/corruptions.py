@@ -1,4 +1,4 @@
-"""Throughput of the 19 corruptions x 5 severities (data/corruptions.py) on CIFAR-size images.
+"""Throughput of the 19 corruptions x 5 severities (data/corruptions/) on CIFAR-size images.
 
 Prints one JSON object (and a human table on stderr): images/s per corruption (all 5 severities
 together, in ``iter_corrupted``'s chunks of 1,000 as the evaluation and the CIFAR-C writer run

@@ -13,8 +13,20 @@ from .softmax import (
 
 __version__ = "0.1.0"
 
+# the user-model entry points load lazily (they pull in torch.func and the model families)
+_LAZY = {"bank": "tempcheck.models.functional_bank"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tempcheck' has no attribute {name!r}")
+
 __all__ = [
     "TempcheckError",
+    "bank",
     "check_temperature",
     "tempered_cross_entropy",
     "tempered_log_softmax",

@@ -33,3 +33,8 @@ class DataError(TempcheckError):
 
 class RunFolderError(TempcheckError):
     """An output folder that holds a different sweep, or is locked by another process."""
+
+
+class ModelError(TempcheckError):
+    """A user model that cannot be built or banked (a bad ``python:`` model, a construct
+    ``torch.func.vmap`` cannot batch, a module that does not return ``(B, C)`` logits)."""

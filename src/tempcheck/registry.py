@@ -38,7 +38,14 @@ def names(kind: str) -> list[str]:
 
 
 def lookup(kind: str, name: str) -> Callable[..., Any]:
-    """The factory registered under ``name``; an unknown name is a one-line error with hints."""
+    """The factory registered under ``name``; an unknown name is a one-line error with hints.
+
+    A model named ``python:<module or file.py>:<factory>`` is the user's own ``nn.Module``
+    factory, banked with torch.func (``models/python_model.py``)."""
+    if kind == "model" and name.startswith("python:"):
+        from .models.python_model import python_model_constructor
+
+        return python_model_constructor(name)
     table = _table(kind)
     if name not in table:
         close = difflib.get_close_matches(name, table, n=3)

@@ -136,6 +136,9 @@ def run_sweep(
     lookup("model", config.model.name)
     lookup("dataset", config.data.name)
     data = load_data(config)
+    from ..models.python_model import check_python_model
+
+    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
     from .group import make_objective
 
     make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
