@@ -1,6 +1,6 @@
 """Corruption robustness of every member: accuracy on 19 corruptions x 5 severities.
 
-Hendrycks & Dietterich, ICLR 2019 (REFERENCE.md §6; corruptions.md §5). The same corrupted
+Hendrycks & Dietterich, ICLR 2019 (docs/theory.md §6; corruptions.md §5). The same corrupted
 batch goes through the whole bank (one forward gives ``(B, K, C)`` logits), so every member
 sees identical images. Images are either generated in memory from the test split by
 ``data.corruptions`` (seeded with ``options.seed``, identical across groups and to

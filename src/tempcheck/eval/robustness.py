@@ -1,4 +1,4 @@
-"""Adversarial robustness that a temperature cannot fool (REFERENCE.md §5).
+"""Adversarial robustness that a temperature cannot fool (docs/theory.md §5).
 
 A cold softmax (small τ, or large logits) makes the input gradient of cross-entropy vanish —
 exactly zero in float32 once the true-class margin of z/τ passes ~100 — so a CE-based attack
@@ -30,7 +30,7 @@ sample):
    float32; fires above ZERO_GRADIENT_SHARE (0.05).
 2. ``masking_ce_gap``: PGD(CE_τ) robust accuracy minus the lowest margin/DLR-based one (PGD-margin,
    PGD-DLR, APGD-T); fires above CE_GAP (0.10). It also catches the hot-softmax case: at large τ
-   the CE gradient spreads over all negative classes (REFERENCE.md §2), so CE-PGD is weaker than
+   the CE gradient spreads over all negative classes (docs/theory.md §2), so CE-PGD is weaker than
    margin/DLR without any zero gradient — its robust accuracy overstates robustness all the same.
 3. ``masking_fgsm_gap``: PGD(CE_τ) minus FGSM robust accuracy; one step beating ``steps`` fires
    above FGSM_GAP (0.05).

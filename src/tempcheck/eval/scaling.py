@@ -1,5 +1,5 @@
 """Post-hoc scaling of logits: temperature scaling and vector scaling (Guo et al. 2017, "On
-Calibration of Modern Neural Networks", ICML; REFERENCE.md §4).
+Calibration of Modern Neural Networks", ICML; docs/theory.md §4).
 
 Both scalers are fitted by minimising the NLL on held-out (validation) logits and then applied to
 any logits. Logits are ``(N, C)`` or banked ``(N, K, C)``; a banked fit is one optimisation whose

@@ -2,7 +2,7 @@
 
 Built from results.csv (``robust_acc_<attack>``, ``robust_acc_worst``, the masking columns) and
 each group's ``adversarial/*`` arrays and eval.json info written by ``eval.robustness``
-(REFERENCE.md §5). Figures: robust accuracy vs τ per attack and worst case (log τ axis, mean and
+(docs/theory.md §5). Figures: robust accuracy vs τ per attack and worst case (log τ axis, mean and
 spread over seeds), PGD(CE_τ) robust accuracy vs ε per τ, and the logits of a fixed sample
 before and after PGD (as in Xuan, Yang, Li 2025). Tables: accuracy per τ, the masking
 diagnostics per τ, and a plain-words verdict per member with the reasons.

@@ -1,6 +1,6 @@
 """Report section "Calibration": ECE / NLL against the training temperature τ before and after
 post-hoc scaling, the fitted temperature T against τ, reliability diagrams and a table
-(Guo et al. 2017; REFERENCE.md §4). Built from results.csv, eval.json and arrays.npz only.
+(Guo et al. 2017; docs/theory.md §4). Built from results.csv, eval.json and arrays.npz only.
 
 The plot functions here are pure (data → matplotlib ``Figure``, no pyplot state);
 :func:`reliability_figure` is also used by ``tempcheck calibrate --png``.

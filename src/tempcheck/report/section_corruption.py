@@ -1,4 +1,4 @@
-"""Report section: robustness to common corruptions vs temperature (REFERENCE.md §6).
+"""Report section: robustness to common corruptions vs temperature (docs/theory.md §6).
 
 Built from results.csv (``corr_acc_mean``, ``corr_acc_<family>``, ``corr_mce``, ``test_acc``)
 and each group's ``corruption/*`` arrays and eval.json info written by ``eval.corruption``

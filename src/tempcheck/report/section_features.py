@@ -1,6 +1,6 @@
 """Report section "Feature geometry": t-SNE and PCA maps of the penultimate features per τ
 (one seed), and class-separation numbers against τ (Xuan, Yang, Li 2025 show such t-SNE maps;
-REFERENCE.md §2). Built from results.csv and the ``features/*`` arrays only."""
+docs/theory.md §2). Built from results.csv and the ``features/*`` arrays only."""
 
 from __future__ import annotations
 

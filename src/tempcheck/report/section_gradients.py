@@ -1,4 +1,4 @@
-"""Report section "Gradient balance across negative classes" (REFERENCE.md §2; Xuan, Yang, Li
+"""Report section "Gradient balance across negative classes" (docs/theory.md §2; Xuan, Yang, Li
 2025): how evenly the tempered cross-entropy pushes the negative classes, and how large its
 step is, against τ. Built from results.csv and the ``gradients/*`` arrays only."""
 
@@ -79,7 +79,7 @@ def build(run: RunData) -> Section:
              if errors else "The closed-form check against autograd did not run.")
     text = "\n\n".join([
         "With a linear head z_j = w_j·f + b_j, ∂CE_τ/∂f = −((1 − p_y)/τ)·[w_y − Σ_{j≠y} q_j w_j]"
-        " (REFERENCE.md §2): q sets the direction, (1 − p_y)/τ the step. *hardest share* is the "
+        " (docs/theory.md §2): q sets the direction, (1 − p_y)/τ the step. *hardest share* is the "
         "hardest negative's share of the squared negative-class gradient, max q² / Σ q².",
         table_by_temperature(run, rows, TABLE), check])
     return Section(TITLE, text, figures, anchor="gradients")

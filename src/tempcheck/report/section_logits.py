@@ -1,5 +1,5 @@
 """Report section "Logits: norm, margin and entropy": what training at τ does to the logits
-(REFERENCE.md §1, §3, §5), from results.csv and the ``logits/*`` arrays; per-epoch curves when
+(docs/theory.md §1, §3, §5), from results.csv and the ``logits/*`` arrays; per-epoch curves when
 the training loop logged them."""
 
 from __future__ import annotations
@@ -69,6 +69,6 @@ def build(run: RunData) -> Section:
     text = "\n\n".join([
         "A member trained at τ predicts with softmax(z/τ), so the same confidence needs logits "
         "τ times larger. The margin/τ column is the margin the softmax sees; past ~17 "
-        "(float32, 10 classes) the untargeted CE gradient underflows (REFERENCE.md §5).",
+        "(float32, 10 classes) the untargeted CE gradient underflows (docs/theory.md §5).",
         table_by_temperature(run, rows, TABLE)])
     return Section(TITLE, text, figures, anchor="logits")

@@ -4,7 +4,7 @@
 with loss Σ_k CE_{τ_k}(z_k, y) so each member receives exactly the gradient it would get alone.
 It returns a :class:`History` and never prints; progress goes through a ``Progress`` handle.
 
-Member status (REFERENCE.md §3, "say plainly when a member did not learn"):
+Member status (docs/theory.md §3, "say plainly when a member did not learn"):
 - ``diverged``: its training loss became NaN/inf; it is frozen at that epoch (parameters,
   optimiser state and BatchNorm statistics stop changing), the others go on.
 - ``stalled``: it ends with training accuracy below chance + ``stall_margin``.
@@ -302,7 +302,7 @@ def fit(
 
 
 def coupled_learning_rates(base_lrs, temperatures, exponent: float) -> torch.Tensor:
-    """η_k = η̃_k · τ_k^a (REFERENCE.md §3): a = 0 no coupling, 1 Adam-like, 2 linearised SGD."""
+    """η_k = η̃_k · τ_k^a (docs/theory.md §3): a = 0 no coupling, 1 Adam-like, 2 linearised SGD."""
     tau = check_temperature(temperatures).double().reshape(-1)
     base = torch.as_tensor(base_lrs, dtype=torch.float64).reshape(-1)
     if base.numel() == 1:

@@ -1,7 +1,7 @@
 """The 19 common corruptions of CIFAR-10-C / Tiny-ImageNet-C / ImageNet-C as batched torch ops.
 
 Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
-Perturbations", ICLR 2019 (REFERENCE.md §6; the algorithms and parameter tables are in
+Perturbations", ICLR 2019 (docs/theory.md §6; the algorithms and parameter tables are in
 corruptions.md beside it, quoted from github.com/hendrycks/robustness ``make_*_c.py``).
 
 API
