@@ -6,7 +6,7 @@ is rendered by the small converter below, so no Markdown library is needed.
 
 Figure layout: each figure is shown at its intended width (``ReportImage.width_px``, one figure
 inch = 96 CSS px, see ``report/plots.py``), so its text has its point size on the page; the
-content column is 1,300 px wide, figures wider than half of it take a row of their own, smaller
+content column is 1,300 px wide, figures wider than 60 % of it take a row of their own, smaller
 ones sit side by side. A click enlarges a figure to the whole window (a hidden checkbox and
 CSS, no script) and a second click puts it back.
 """
@@ -100,7 +100,8 @@ def markdown_to_html(md: str) -> str:
 def figure_html(image: ReportImage) -> str:
     """One figure at its intended width (never wider than the column), click to enlarge."""
     width = min(int(image.width_px), CONTENT_WIDTH_PX)
-    kind = "wide" if width > CONTENT_WIDTH_PX // 2 else "narrow"
+    # a figure with no room for a neighbour (over 60 % of the column) is centred on its own row
+    kind = "wide" if width > 0.6 * CONTENT_WIDTH_PX else "narrow"
     data = base64.b64encode(image.png).decode("ascii")
     alt = html.escape(image.caption, quote=True)
     return (f"<figure class='{kind}' style='width:{width}px'><label class='zoom' "
