@@ -83,7 +83,8 @@ def test_report_writes_vector_figures_tables_and_intended_widths(tmp_path):
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     summary_csv = next(tmp_path.glob("tables/*-summary-0.csv"))
     rows = list(_csv.reader(summary_csv.open(encoding="utf-8")))
-    assert rows[0][:2] == ["τ", "test acc (mean ± std)"] and [r[0] for r in rows[1:]] == ["0.1", "10"]
+    assert rows[0][0] == "τ" and rows[0][1].startswith("test acc (mean ± s.d.")
+    assert [r[0] for r in rows[1:]] == ["0.1", "10"]
     tex = summary_csv.with_suffix(".tex").read_text(encoding="utf-8")
     assert r"\begin{tabular}" in tex and r"$\tau$" in tex
     page = html_path.read_text(encoding="utf-8")

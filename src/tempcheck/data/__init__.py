@@ -1,7 +1,7 @@
 """Dataset sources; importing this package registers them by name."""
 
 from ..registry import register
-from . import sources, text_sources  # noqa: F401  cifar10/100, tinyimagenet, imagefolder; imdb
+from . import idx_sources, sources, text_sources  # noqa: F401  mnist family; cifar ...; imdb
 from .base import DatasetSplits, Split, as_float
 from .digits import load_digits_splits
 from .loader import BatchLoader

@@ -131,7 +131,12 @@ class AdversarialOptions:
 
 
 def default_eps(data) -> tuple[float, str]:
-    """(ε, why): 0.1 for small images (≤ 16 px, digits), else 8/255."""
+    """(ε, why): the dataset's own convention when its loader states one (``extra``
+    ``adversarial_eps``: the MNIST family), else 0.1 for small images (≤ 16 px, digits), else
+    8/255."""
+    stated = getattr(data, "extra", None) or {}
+    if "adversarial_eps" in stated:
+        return float(stated["adversarial_eps"]), str(stated["adversarial_eps_reason"])
     if data.image_size <= 16:
         return 0.1, "small images (<= 16 px, digits): 0.1"
     return 8.0 / 255.0, "images > 16 px: 8/255 (Madry et al. 2018)"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .base import md_table
 from .rundata import RunData
+from .stats import SPREAD_NOTE, format_mean_sd
 
 
 def representative_members(run: RunData, rows: list[dict], key: str) -> dict[float, tuple]:
@@ -31,25 +30,17 @@ def _seed(row: dict) -> float:
     return float(s) if isinstance(s, float) else math.inf
 
 
-def cell(values: list[float] | None, fmt: str = ".4g") -> str:
-    """"mean ± s.d." over runs (just the mean for one run, "–" for none)."""
-    if not values:
-        return "–"
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 1:
-        return format(arr[0], fmt)
-    return f"{format(arr.mean(), fmt)} ± {arr.std(ddof=1):.2g}"
-
-
 def table_by_temperature(run: RunData, rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    """Markdown table, one row per τ: number of runs and mean ± s.d. of each (header, column)."""
+    """Markdown table, one row per τ: number of runs and mean ± sample s.d. of each
+    (header, column) (``report.stats``), followed by the note that says so."""
     data = {col: run.column_by_temperature(col, rows) for _, col in columns}
     taus = sorted({t for d in data.values() for t in d})
     body = []
     for tau in taus:
         n = max((len(d.get(tau, [])) for d in data.values()), default=0)
-        body.append([f"{tau:g}", n] + [cell(data[col].get(tau)) for _, col in columns])
-    return md_table(["τ", "runs"] + [h for h, _ in columns], body)
+        body.append([f"{tau:g}", n] + [format_mean_sd(data[col].get(tau), runs=n)
+                                       for _, col in columns])
+    return md_table(["τ", "runs"] + [h for h, _ in columns], body) + "\n\n" + SPREAD_NOTE
 
 
 def has_epoch_key(run: RunData, key: str) -> bool:

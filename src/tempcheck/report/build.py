@@ -6,7 +6,8 @@ paper), and ``tables/<NN>-<section>-<j>.csv`` and ``.tex`` (booktabs) for every 
 Sections run in a fixed order; sections of later stages (calibration, corruptions, adversarial,
 gradient balance, features, early-learning dynamics) come from ``section_<name>.py`` modules and
 say "not run" when their evaluation did not run, or when this version lacks them. A section that
-crashes is shown as an error instead of taking the whole report down.
+crashes is shown as an error instead of taking the whole report down; with ``strict=True`` (what
+the tests use) the error propagates instead, so a broken section cannot pass unnoticed.
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ def skip_reason(run: RunData, evaluation: str) -> str | None:
     return None
 
 
-def build_sections(run: RunData) -> list[Section]:
+def build_sections(run: RunData, *, strict: bool = False) -> list[Section]:
+    """Every report section of ``run``, in order. A section that raises becomes a "Section
+    failed" text (``strict=False``, for users: one broken section must not hide the others),
+    or raises :class:`ReportSectionError` naming the section (``strict=True``, for tests)."""
     builders = [section_core.build_setup, section_core.build_summary,
                 section_core.build_vs_temperature, section_core.build_learning_curves]
-    sections = [_safe(b, run, b.__name__) for b in builders]
+    sections = [_safe(b, run, b.__name__, strict) for b in builders]
     for title, name, evaluation in OPTIONAL_SECTIONS:
         why = skip_reason(run, evaluation) if evaluation else None
         if why:
@@ -63,14 +67,21 @@ def build_sections(run: RunData) -> list[Section]:
                 sections.append(Section.not_run(title, "not available in this version"))
                 continue
             raise
-        sections.append(_safe(module.build, run, title))
+        sections.append(_safe(module.build, run, title, strict))
     return sections
 
 
-def _safe(builder, run: RunData, title: str) -> Section:
+class ReportSectionError(RuntimeError):
+    """A report section raised while being built (only with ``strict=True``)."""
+
+
+def _safe(builder, run: RunData, title: str, strict: bool) -> Section:
     try:
         return builder(run)
     except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+        if strict:
+            raise ReportSectionError(f"report section {title!r} failed: "
+                                     f"{type(exc).__name__}: {exc}") from exc
         return Section(title=title, markdown=f"*Section failed:* `{type(exc).__name__}: {exc}`",
                        ran=False)
 
@@ -84,11 +95,13 @@ def _png_width(png: bytes) -> int:
     return int.from_bytes(png[16:20], "big") if png[:8] == b"\x89PNG\r\n\x1a\n" else 520
 
 
-def build_report(out: str | Path) -> tuple[Path, Path]:
+def build_report(out: str | Path, *, strict: bool = False) -> tuple[Path, Path]:
     """Write report.html, report.md, figures/ and tables/ into ``out``; returns (html, md).
 
     A sweep still running (no results.csv yet, some groups finished) gets a *partial* report of
-    the finished groups, said in its title and first section."""
+    the finished groups, said in its title and first section. ``strict``: raise
+    :class:`ReportSectionError` when a section fails (before anything is written) instead of
+    showing the error in its place."""
     root = Path(out)
     run = RunData.load(root)
     partial = not (root / "results.csv").is_file() and bool(run.results)
@@ -98,10 +111,10 @@ def build_report(out: str | Path) -> tuple[Path, Path]:
     from . import section_distill
 
     if section_distill.is_distill_folder(root):  # `tempcheck distill`: its own sections
-        sections = [_safe(b, run, b.__name__) for b in section_distill.DISTILL_BUILDERS]
+        sections = [_safe(b, run, b.__name__, strict) for b in section_distill.DISTILL_BUILDERS]
         title = section_distill.distill_title(run)
     else:
-        sections = build_sections(run)
+        sections = build_sections(run, strict=strict)
         cfg = run.sweep.get("config", {})
         title = (f"tempcheck report — {cfg.get('data', {}).get('name', '?')} / "
                  f"{cfg.get('model', {}).get('name', '?')}")

@@ -15,7 +15,6 @@ Files in DIR: ``compare.csv`` (long format: one row per τ × metric × run), ``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,9 @@ from ..errors import ConfigError, RunFolderError
 from .base import Section, md_table
 from .plots import TAU_LABEL, panel_width
 from .rundata import RunData
+from .stats import MeanSD, mean_sd
+
+Cell = MeanSD  # one run's mean, sample s.d. (NaN when n < 2) and n at one τ
 
 # (results.csv column, label, shown in percent)
 METRICS = (
@@ -37,28 +39,12 @@ METRICS = (
 _IGNORED_KEYS = ("sweep.", "eval.", "data.data_dir", "train.device")
 
 
-@dataclass(frozen=True)
-class Cell:
-    mean: float
-    sd: float
-    n: int
-
-
-def mean_sd(values) -> tuple[float, float, int]:
-    """(mean, sample s.d. (ddof = 1; NaN when n < 2), n)."""
-    arr = np.asarray(list(values), dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan, 0
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else math.nan, int(arr.size)
-
-
 def cell_text(c: Cell | None, pct: bool) -> str:
     """"mean ± s.d. (n = N)", or "mean (n = 1)"; "–" when there is no value."""
     if c is None or c.n == 0:
         return "–"
-    if c.n < 2:
-        return f"{_fmt(c.mean, pct)} (n = 1)"
-    return f"{_fmt(c.mean, pct)} ± {_fmt(c.sd, pct)} (n = {c.n})"
+    fmt = ".2f" if pct else ".4f"
+    return c.text(fmt=fmt, sd_fmt=fmt, scale=100.0 if pct else 1.0)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
@@ -95,7 +81,7 @@ def load_runs(paths: list[str | Path]) -> list[RunData]:
 
 def cells(run: RunData, column: str) -> dict[float, Cell]:
     """{τ: mean ± s.d. over the members that trained} of one results.csv column."""
-    return {tau: Cell(*mean_sd(values)) for tau, values in run.column_by_temperature(column).items()}
+    return {tau: mean_sd(values) for tau, values in run.column_by_temperature(column).items()}
 
 
 def difference(ref: Cell | None, other: Cell | None) -> tuple[float, str]:
@@ -174,7 +160,7 @@ def comparison_figure(runs: list[RunData], labels: list[str], metrics) -> Figure
             taus = np.array(sorted(by_tau))
             scale = 100.0 if pct else 1.0
             mean = np.array([by_tau[t].mean for t in taus]) * scale
-            sd = np.array([by_tau[t].sd if by_tau[t].n > 1 else 0.0 for t in taus]) * scale
+            sd = np.array([by_tau[t].band_sd for t in taus]) * scale
             (line,) = ax.plot(taus, mean, marker="o", markersize=4, label=label)
             ax.fill_between(taus, mean - sd, mean + sd, color=line.get_color(), alpha=0.2,
                             linewidth=0)

@@ -26,6 +26,7 @@ from .plots import (
     tau_palette,
 )
 from .rundata import RunData
+from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd, mean_sd_curves
 
 TITLE = "Adversarial robustness"
 EVALUATION = "adversarial"
@@ -45,7 +46,8 @@ DIAGNOSTICS = (
 def plot_robust_vs_temperature(
     series: dict[str, dict[float, list[float]]], clean: dict[float, list[float]] | None = None,
 ) -> Figure:
-    """Robust accuracy vs τ (log axis): one line per attack, mean over seeds with a ±1 sd band.
+    """Robust accuracy vs τ (log axis): one line per attack, mean over seeds with a ±1 sample
+    s.d. band (``report.stats``).
 
     ``series``: label → {τ: values over seeds}; the label "worst case" is drawn thick and black.
     ``clean``: clean accuracy on the attacked sample, drawn dashed."""
@@ -56,8 +58,9 @@ def plot_robust_vs_temperature(
         if not by_tau:
             continue
         taus = sorted(by_tau)
-        mean = np.array([np.mean(by_tau[t]) for t in taus])
-        sd = np.array([np.std(by_tau[t]) for t in taus])
+        stats = [mean_sd(by_tau[t]) for t in taus]
+        mean = np.array([s.mean for s in stats])
+        sd = np.array([s.band_sd for s in stats])
         style = {"color": "black", "linewidth": 2.5} if label == "worst case" else {}
         if label == "clean (sample)":
             style = {"color": "grey", "linestyle": "--"}
@@ -138,10 +141,8 @@ def _attacks(rows: list[dict]) -> list[str]:
     return [a for a in ATTACK_LABELS if a in found] + sorted(found - set(ATTACK_LABELS))
 
 
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "–"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+def _mean_sd(values: list[float], runs: int | None = None) -> str:
+    return format_mean_sd(values, fmt=".3f", sd_fmt=".3f", runs=runs)
 
 
 def _member_arrays(run: RunData, rows: list[dict], key: str):
@@ -161,7 +162,7 @@ def _eps_curves(run: RunData, rows: list[dict]) -> dict:
         by_tau.setdefault(tau, []).append(acc[:, int(r["member"])])
         eps_of[tau] = eps
     return {
-        t: (eps_of[t], np.mean(v, axis=0), np.std(v, axis=0))
+        t: (eps_of[t], *mean_sd_curves(np.stack(v))[:2])
         for t, v in by_tau.items() if len({a.shape for a in v}) == 1
     }
 
@@ -209,7 +210,8 @@ def build(run: RunData) -> Section:
     series["worst case"] = run.column_by_temperature("robust_acc_worst", rows)
     clean = run.column_by_temperature("clean_acc_adv_sample", rows)
     figures = [("Accuracy under each attack and in the per-example worst case vs training "
-                "temperature (mean ± sd over seeds).", plot_robust_vs_temperature(series, clean))]
+                f"temperature (mean over seeds; {BAND_NOTE}).",
+                plot_robust_vs_temperature(series, clean))]
     curves = _eps_curves(run, rows)
     if curves:
         figures.append(("PGD (CE at τ) robust accuracy vs ε: an honest attack reaches ~0 at "
@@ -227,18 +229,20 @@ def build(run: RunData) -> Section:
                         plot_logits_before_after(panels)))
 
     taus = sorted(clean)
-    acc_rows = [[f"{t:g}", _mean_sd(clean.get(t, []))]
-                + [_mean_sd(series[ATTACK_LABELS.get(a, a)].get(t, [])) for a in attacks]
-                + [_mean_sd(series["worst case"].get(t, []))] for t in taus]
-    acc_table = md_table(["τ", "clean"] + [ATTACK_LABELS.get(a, a) for a in attacks]
+    runs = {t: len(clean[t]) for t in taus}
+    acc_rows = [[f"{t:g}", runs[t], _mean_sd(clean.get(t, []), runs[t])]
+                + [_mean_sd(series[ATTACK_LABELS.get(a, a)].get(t, []), runs[t]) for a in attacks]
+                + [_mean_sd(series["worst case"].get(t, []), runs[t])] for t in taus]
+    acc_table = md_table(["τ", "runs", "clean"] + [ATTACK_LABELS.get(a, a) for a in attacks]
                          + ["worst case"], acc_rows)
     diag_rows = []
     for t in taus:
         sel = [r for r in rows if float(r["temperature"]) == t]
-        cells = [_mean_sd(run.column_by_temperature(c, sel).get(t, [])) for c, _ in DIAGNOSTICS]
+        cells = [_mean_sd(run.column_by_temperature(c, sel).get(t, []), len(sel))
+                 for c, _ in DIAGNOSTICS]
         flagged = sum(_truthy(r.get("masking_suspected", "")) for r in sel)
-        diag_rows.append([f"{t:g}"] + cells + [f"{flagged}/{len(sel)}"])
-    diag_table = md_table(["τ"] + [label for _, label in DIAGNOSTICS] + ["masking suspected"],
+        diag_rows.append([f"{t:g}", len(sel)] + cells + [f"{flagged}/{len(sel)}"])
+    diag_table = md_table(["τ", "runs"] + [label for _, label in DIAGNOSTICS] + ["masking suspected"],
                           diag_rows)
     verdict_rows = [
         [f"{float(r['temperature']):g}", r.get("seed", ""), r.get("group", ""), r.get("member", ""),
@@ -261,8 +265,8 @@ def build(run: RunData) -> Section:
         "robustness (trust the worst case); **robust** — worst-case accuracy keeps at least "
         "half of the clean accuracy; **not robust** — otherwise.",
         f"Masking suspected for {n_masked} of {len(rows)} members.",
-        "### Accuracy under attack\n\n" + acc_table,
-        "### Gradient-masking diagnostics (mean ± sd over seeds)\n\n" + diag_table,
+        "### Accuracy under attack\n\n" + acc_table + "\n\n" + SPREAD_NOTE,
+        "### Gradient-masking diagnostics (mean ± s.d. over seeds)\n\n" + diag_table,
         "### Verdict per member\n\n" + verdict_table,
     ] if p)
     return Section(title=TITLE, markdown=markdown, figures=figures, anchor="adversarial")

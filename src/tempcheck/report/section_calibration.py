@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from .base import Section, md_table
 from .plots import panel_width
 from .rundata import RunData
+from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd
 
 TITLE = "Calibration"
 EVALUATION = "calibration"
@@ -94,18 +95,13 @@ def reliability_grid(columns: list[tuple[str, Mapping, Mapping | None]], *,
     return fig
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
-
-
 def _draw_series(ax, series: Mapping[str, Mapping[float, list[float]]], ylabel: str) -> None:
-    """Mean over runs against τ (log axis), with a ±1 s.d. band."""
+    """Mean over runs against τ (log axis), with a ±1 sample s.d. band (``report.stats``)."""
     for label, by_tau in series.items():
         if not by_tau:
             continue
         taus = np.array(sorted(by_tau))
-        stats = np.array([_mean_sd(by_tau[t]) for t in taus])
+        stats = np.array([(s.mean, s.band_sd) for s in (mean_sd(by_tau[t]) for t in taus)])
         line, = ax.plot(taus, stats[:, 0], marker="o", markersize=3, label=label)
         ax.fill_between(taus, stats[:, 0] - stats[:, 1], stats[:, 0] + stats[:, 1],
                         color=line.get_color(), alpha=0.2, linewidth=0)
@@ -130,7 +126,7 @@ def fitted_temperature_figure(fitted: Mapping[float, list[float]]) -> Figure:
     """Fitted post-hoc temperature T against training τ (log-log), with the line T = τ."""
     fig = Figure(figsize=(4.8, 4.0), layout="constrained")
     ax = fig.subplots()
-    _draw_series(ax, {"fitted T (mean ± s.d.)": fitted}, "fitted temperature T")
+    _draw_series(ax, {"fitted T (mean ± sample s.d.)": fitted}, "fitted temperature T")
     ax.set_yscale("log")
     if fitted:
         taus = np.array(sorted(fitted))
@@ -140,13 +136,6 @@ def fitted_temperature_figure(fitted: Mapping[float, list[float]]) -> Figure:
 
 
 # -- the section --------------------------------------------------------------------------------
-
-def _cell(values: list[float] | None) -> str:
-    if not values:
-        return "–"
-    mean, sd = _mean_sd(values)
-    return f"{mean:.4g} ± {sd:.2g}" if len(values) > 1 else f"{mean:.4g}"
-
 
 def _pick_temperatures(taus: list[float]) -> list[float]:
     """Lowest, closest to 1 (in log τ) and highest, without repeats."""
@@ -224,8 +213,8 @@ def build(run: RunData) -> Section:
     nll = {k: v for k, v in nll.items() if v}
     figures = [
         ("Test ECE and NLL against the training temperature τ: raw logits, at τ, and after "
-         "post-hoc temperature / vector scaling fitted on the validation split (mean ± 1 s.d. "
-         "over runs at each τ).", calibration_vs_temperature_figure(ece, nll)),
+         "post-hoc temperature / vector scaling fitted on the validation split (mean over runs "
+         f"at each τ; {BAND_NOTE}).", calibration_vs_temperature_figure(ece, nll)),
         ("Post-hoc temperature T fitted on the raw logits against τ; on the dashed line T = τ "
          "the training temperature was already the calibrated one.",
          fitted_temperature_figure(fitted)),
@@ -241,13 +230,14 @@ def build(run: RunData) -> Section:
     cols = ["test_acc", "test_ece_raw", "test_ece", "test_ece_ts", "test_nll",
             "test_nll_ts", "ts_temperature", "ts_relative_temperature", "test_ece_vs"]
     data = {c: run.column_by_temperature(c, rows) for c in cols}
-    table = [[f"{tau:g}", len(fitted[tau])] + [_cell(data[c].get(tau)) for c in cols]
+    table = [[f"{tau:g}", len(fitted[tau])]
+             + [format_mean_sd(data[c].get(tau), runs=len(fitted[tau])) for c in cols]
              for tau in sorted(fitted)]
     n_bins = next((info[EVALUATION].get("n_bins") for info in run.evals.values()
                    if EVALUATION in info), None)
     markdown = "\n\n".join([
         f"Post-hoc calibration (Guo et al. 2017): ECE with {n_bins} equal-width confidence bins; "
-        "cells are mean ± s.d. over runs at that τ.",
+        "cells are means over the runs at that τ. " + SPREAD_NOTE,
         md_table(header, table),
         _fit_summary(run),
     ])

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import plots
 from .base import Section, md_table
 from .rundata import RunData
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return math.nan, math.nan
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+from .stats import SPREAD_NOTE, MeanSD, mean_sd
 
 
 def summary_rows(run: RunData) -> list[dict]:
-    """One row per (τ, base lr): accuracy mean ± std over seeds, NLL, ECE, counts by status."""
+    """One row per (τ, base lr): test accuracy over seeds (``acc_mean``, ``acc_std`` the sample
+    s.d., NaN for one seed, ``acc_n``), mean NLL, ECE,
+    ECE after TS, corruption and worst-case robust accuracy, counts by status."""
     keyed: dict[tuple, list[dict]] = {}
     for r in run.results:
         keyed.setdefault((float(r["temperature"]), float(r.get("base_lr") or 0.0)), []).append(r)
@@ -31,15 +25,15 @@ def summary_rows(run: RunData) -> list[dict]:
             return [r[name] for r in ok if isinstance(r.get(name), float)
                     and not math.isnan(r[name])]
 
-        acc_m, acc_s = _mean_std(col("test_acc"))
+        acc = mean_sd(col("test_acc"))
         statuses = [str(r.get("status")) for r in rows]
         out.append({
             "temperature": tau, "base_lr": lr, "n": len(rows),
-            "acc_mean": acc_m, "acc_std": acc_s,
-            "nll": _mean_std(col("test_nll"))[0], "ece": _mean_std(col("test_ece"))[0],
-            "ece_ts": _mean_std(col("test_ece_ts"))[0],
-            "corr_acc": _mean_std(col("corr_acc_mean"))[0],
-            "robust_worst": _mean_std(col("robust_acc_worst"))[0],
+            "acc_mean": acc.mean, "acc_std": acc.sd, "acc_n": acc.n,
+            "nll": mean_sd(col("test_nll")).mean, "ece": mean_sd(col("test_ece")).mean,
+            "ece_ts": mean_sd(col("test_ece_ts")).mean,
+            "corr_acc": mean_sd(col("corr_acc_mean")).mean,
+            "robust_worst": mean_sd(col("robust_acc_worst")).mean,
             "status": ", ".join(f"{s}×{statuses.count(s)}" for s in sorted(set(statuses))),
         })
     return out
@@ -49,7 +43,7 @@ def format_summary_table(rows: list[dict], markdown: bool = True) -> str:
     """The τ table printed by ``tempcheck sweep`` and shown in the report."""
     multi_lr = len({r["base_lr"] for r in rows}) > 1
     header = ["τ"] + (["lr"] if multi_lr else []) + [
-        "test acc (mean ± std)", "NLL", "ECE", "ECE after TS", "corruption acc",
+        "test acc (mean ± s.d., n)", "NLL", "ECE", "ECE after TS", "corruption acc",
         "worst-case robust acc", "status"]
 
     def f(v, pct=False):
@@ -59,8 +53,8 @@ def format_summary_table(rows: list[dict], markdown: bool = True) -> str:
 
     body = []
     for r in rows:
-        acc = "–" if math.isnan(r["acc_mean"]) else \
-            f"{100 * r['acc_mean']:.2f} ± {100 * r['acc_std']:.2f}%"
+        acc = MeanSD(r["acc_mean"], r["acc_std"], r["acc_n"]).text(
+            fmt=".2f", sd_fmt=".2f", scale=100, unit="%")
         body.append([f"{r['temperature']:g}"] + ([f"{r['base_lr']:g}"] if multi_lr else []) + [
             acc, f(r["nll"]), f(r["ece"], True), f(r["ece_ts"], True), f(r["corr_acc"], True),
             f(r["robust_worst"], True), r["status"]])
@@ -104,7 +98,9 @@ def build_summary(run: RunData) -> Section:
     if not run.results:
         return Section.not_run("Summary", "results.csv is missing or empty")
     rows = summary_rows(run)
-    text = format_summary_table(rows)
+    text = format_summary_table(rows) + (
+        "\n\nNLL, ECE and the robustness columns are means over the trained runs at each τ. "
+        + SPREAD_NOTE)
     bad = [r for r in run.results if r.get("status") not in ("ok",)]
     if bad:
         notes = []

@@ -21,6 +21,7 @@ from ..data.corruptions import BENCHMARK, FAMILY_NAMES
 from .base import Section, md_table
 from .plots import finish_accuracy_vs_temperature, tau_palette
 from .rundata import RunData
+from .stats import SPREAD_NOTE, format_mean_sd
 
 TITLE = "Corruption robustness"
 EVALUATION = "corruption"
@@ -122,11 +123,7 @@ def _info(run: RunData) -> dict:
 
 
 def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+    return format_mean_sd(values, fmt=".3f", sd_fmt=".3f")
 
 
 def _member_accuracy(run: RunData, rows: list[dict]):
@@ -242,8 +239,8 @@ def build(run: RunData) -> Section:
         [f"{t:g}", _mean_sd(clean.get(t, [])), _mean_sd(overall.get(t, []))]
         + [_mean_sd(families[f].get(t, [])) for f in families] + [_mean_sd(mce.get(t, []))]
         for t in taus])
-    parts = [_settings_text(_info(run)), "### Accuracy per temperature (mean ± sd over seeds)\n\n"
-             + summary]
+    parts = [_settings_text(_info(run)), "### Accuracy per temperature (mean ± s.d. over seeds)\n\n"
+             + summary + "\n\n" + SPREAD_NOTE]
     order, ctaus, cells = _corruption_table(members)
     if order:
         per = md_table(["corruption"] + [f"τ = {t:g}" for t in ctaus], [

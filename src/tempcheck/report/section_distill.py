@@ -1,6 +1,6 @@
 """Report section "Distillation": student test accuracy (and NLL, ECE) against the distillation
 temperature T, with the teacher and the labels-only baseline as reference lines (Hinton et al.
-2015; docs/theory.md, "Distillation"). Built from the run folder's top-level ``distill.csv``
+2015; docs/theory.md §7). Built from the run folder's top-level ``distill.csv``
 (``RunData.tables["distill"]``, written by ``tempcheck distill``).
 
 A ``tempcheck distill`` output folder (``distill.json``, no ``sweep.json``) gets a report of its
@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .base import Section, md_table
 from .plots import tau_palette
 from .rundata import RunData, read_jsonl
+from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd
 
 TITLE = "Distillation"
 TABLE = "distill"
@@ -29,11 +30,6 @@ TABLE = "distill"
 
 def _number(v) -> float | None:
     return v if isinstance(v, float) and np.isfinite(v) else None
-
-
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
 def distill_figure(series: Mapping[str, Mapping[str, Mapping[float, list[float]]]],
@@ -54,7 +50,7 @@ def distill_figure(series: Mapping[str, Mapping[str, Mapping[float, list[float]]
             ts = np.array(sorted(by_t))
             if ts.size == 0:
                 continue
-            stats = np.array([_mean_sd(by_t[t]) for t in ts])
+            stats = np.array([(s.mean, s.band_sd) for s in (mean_sd(by_t[t]) for t in ts)])
             (line,) = ax.plot(ts, stats[:, 0], marker="o", markersize=4, label=label)
             ax.fill_between(ts, stats[:, 0] - stats[:, 1], stats[:, 0] + stats[:, 1],
                             color=line.get_color(), alpha=0.2, linewidth=0)
@@ -66,13 +62,6 @@ def distill_figure(series: Mapping[str, Mapping[str, Mapping[float, list[float]]
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
     return fig
-
-
-def _cell(values: list[float]) -> str:
-    if not values:
-        return "–"
-    mean, sd = _mean_sd(values)
-    return f"{mean:.4g} ± {sd:.2g}" if len(values) > 1 else f"{mean:.4g}"
 
 
 def build(run: RunData) -> Section:
@@ -115,8 +104,8 @@ def build(run: RunData) -> Section:
         def col(name: str, at=at) -> list[float]:
             return [v for v in (_number(r.get(name)) for r in at) if v is not None]
 
-        table.append([f"{t:g}", len(at), _cell(col("test_acc")), _cell(col("test_nll")),
-                      _cell(col("test_ece")), _cell(col("agreement"))])
+        table.append([f"{t:g}", len(at)] + [format_mean_sd(col(c), runs=len(at)) for c in (
+            "test_acc", "test_nll", "test_ece", "agreement")])
     alphas = sorted({r["alpha"] for r in students if _number(r.get("alpha")) is not None})
     text = ("Students trained with α·CE(z_s, y) + (1 − α)·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) "
             "(Hinton et al. 2015), one student per distillation temperature T, all from the same "
@@ -134,10 +123,10 @@ def build(run: RunData) -> Section:
     best = max(table, key=lambda row: float(row[2].split()[0])) if table else None
     if best is not None:
         text += f" Best student accuracy at T = {best[0]}."
-    figure = ("Student test accuracy, NLL and ECE against the distillation temperature T (mean ± "
-              "1 s.d. over runs); dashed: the teacher, dotted: a student trained on the labels "
-              "alone (α = 1).", distill_figure(series, references))
-    return Section(TITLE, markdown="\n\n".join([text, md_table(header, table)]),
+    figure = ("Student test accuracy, NLL and ECE against the distillation temperature T (mean "
+              f"over runs; {BAND_NOTE}); dashed: the teacher, dotted: a student trained on the "
+              "labels alone (α = 1).", distill_figure(series, references))
+    return Section(TITLE, markdown="\n\n".join([text, md_table(header, table), SPREAD_NOTE]),
                    figures=[figure], anchor="distill")
 
 
