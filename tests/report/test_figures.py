@@ -64,5 +64,36 @@ def test_fooled_share_is_the_broken_share_of_correct_inputs():
     fig = fooled_share_bars(shares)
     ax = fig.axes[0]
     heights = sorted(round(p.get_height(), 6) for p in ax.patches)
-    assert heights == [25.0, 37.5]  # percent: PGD mean of 75 % and 0 %, Square 25 %
+    assert heights == [0.25, 0.375]  # PGD: mean of 0.75 and 0; Square 0.25
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+
+
+def _bands(ax):
+    from matplotlib.collections import PolyCollection
+
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def test_bands_are_one_sample_sd_and_none_for_a_single_run():
+    from tempcheck.report.plots import metric_vs_temperature
+
+    fig = metric_vs_temperature({"test": {1.0: [0.2, 0.4, 0.9], 10.0: [0.5]}}, ylabel="acc")
+    (band,) = _bands(fig.axes[0])
+    ys = band.get_paths()[0].vertices[:, 1]
+    sd = np.std([0.2, 0.4, 0.9], ddof=1)
+    mean = np.mean([0.2, 0.4, 0.9])
+    assert np.isclose(ys.max(), mean + sd) and np.isclose(ys.min(), min(mean - sd, 0.5))
+    assert np.any(np.isclose(ys, 0.5))  # n = 1 at τ = 10: the band closes onto the mean
+
+
+def test_no_band_reaches_zero_or_below_on_a_log_axis():
+    from tempcheck.report.plots import curves_by_temperature, figure_png
+
+    # seeds so far apart that mean − s.d. < 0 at every epoch
+    fig = curves_by_temperature({1.0: [[0.01, 0.01], [1.0, 2.0]]}, ylabel="loss", log_y=True)
+    (band,) = _bands(fig.axes[0])
+    assert band.get_paths()[0].vertices[:, 1].min() < 0  # as drawn: below zero
+    figure_png(fig)  # rendering lifts it
+    ys = band.get_paths()[0].vertices[:, 1]
+    lowest_mean = min(fig.axes[0].lines[0].get_ydata())
+    assert ys.min() > 0 and np.isclose(ys.min(), lowest_mean / 2)

@@ -108,3 +108,24 @@ def test_a_click_enlarges_a_figure_and_a_second_click_restores_it(driver, report
     img.click()
     restored = driver.execute_script("return arguments[0].getBoundingClientRect().width", img)
     assert abs(restored - before) <= 1.0
+
+
+def test_every_band_is_said_in_its_caption_and_units_are_fractions(report_run):
+    """One statistics convention: a figure with a band says it is ±1 sample s.d.; accuracies,
+    ECE and shares are fractions everywhere (no "%" cell in any table of the report)."""
+    from matplotlib.collections import PolyCollection
+
+    from tempcheck.report.tables import markdown_tables
+
+    sections = build_sections(RunData.load(report_run), strict=True)
+    banded = 0
+    for s in sections:
+        for caption, fig in s.figures:
+            # fill_between areas are PolyCollections (scatter dots and bars are not)
+            if any(isinstance(c, PolyCollection) for ax in fig.axes for c in ax.collections):
+                banded += 1
+                assert "s.d." in caption and "min–max" not in caption, (s.title, caption)
+        for header, rows in markdown_tables(s.markdown):
+            cells = [c for r in rows for c in r]
+            assert not [c for c in cells if c.rstrip().endswith("%")], (s.title, header)
+    assert banded >= 8

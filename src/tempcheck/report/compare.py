@@ -28,23 +28,22 @@ from .stats import MeanSD, mean_sd
 
 Cell = MeanSD  # one run's mean, sample s.d. (NaN when n < 2) and n at one τ
 
-# (results.csv column, label, shown in percent)
+# (results.csv column, label); every value is shown as it is stored: accuracies and ECE as
+# fractions in [0, 1] (like every report section), NLL in nats
 METRICS = (
-    ("test_acc", "test accuracy", True), ("test_nll", "test NLL", False),
-    ("test_ece", "test ECE", True), ("test_ece_ts", "ECE after TS", True),
-    ("corr_acc_mean", "corruption accuracy", True),
-    ("robust_acc_worst", "worst-case robust accuracy", True),
+    ("test_acc", "test accuracy"), ("test_nll", "test NLL"), ("test_ece", "test ECE"),
+    ("test_ece_ts", "ECE after TS"), ("corr_acc_mean", "corruption accuracy"),
+    ("robust_acc_worst", "worst-case robust accuracy"),
 )
 # config keys that say how a sweep was made; the setup lists those that differ between runs
 _IGNORED_KEYS = ("sweep.", "eval.", "data.data_dir", "train.device")
 
 
-def cell_text(c: Cell | None, pct: bool) -> str:
+def cell_text(c: Cell | None) -> str:
     """"mean ± s.d. (n = N)", or "mean (n = 1)"; "–" when there is no value."""
     if c is None or c.n == 0:
         return "–"
-    fmt = ".2f" if pct else ".4f"
-    return c.text(fmt=fmt, sd_fmt=fmt, scale=100.0 if pct else 1.0)
+    return c.text(fmt=".4f", sd_fmt=".4f")
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
@@ -97,7 +96,7 @@ def difference(ref: Cell | None, other: Cell | None) -> tuple[float, str]:
 def comparison_rows(runs: list[RunData], labels: list[str]) -> list[dict]:
     """Long-format rows: τ, metric, run, mean, sd, n, delta (vs the first run), exceeds_spread."""
     rows = []
-    for column, _, _ in METRICS:
+    for column, _ in METRICS:
         per_run = [cells(r, column) for r in runs]
         if not any(per_run):
             continue
@@ -113,14 +112,14 @@ def comparison_rows(runs: list[RunData], labels: list[str]) -> list[dict]:
     return rows
 
 
-def _fmt(value: float, pct: bool, signed: bool = False) -> str:
+def _fmt(value: float, signed: bool = False) -> str:
     if not math.isfinite(value):
         return "–"
     sign = "+" if signed and value > 0 else ""
-    return f"{sign}{100 * value:.2f}" if pct else f"{sign}{value:.4f}"
+    return f"{sign}{value:.4f}"
 
 
-def metric_table(rows: list[dict], column: str, pct: bool, labels: list[str]) -> str:
+def metric_table(rows: list[dict], column: str, labels: list[str]) -> str:
     """One Markdown table: a row per τ, per run mean ± s.d. (n), and Δ with its verdict."""
     header = ["τ", *[f"{lab}" for lab in labels],
               *[f"Δ {lab} − {labels[0]}" for lab in labels[1:]]]
@@ -131,7 +130,7 @@ def metric_table(rows: list[dict], column: str, pct: bool, labels: list[str]) ->
         line = [f"{tau:g}"]
         for lab in labels:
             r = at.get(lab)
-            line.append(cell_text(Cell(r["mean"], r["sd"], r["n"]) if r else None, pct))
+            line.append(cell_text(Cell(r["mean"], r["sd"], r["n"]) if r else None))
         for lab in labels[1:]:
             r = at.get(lab)
             if r is None or not math.isfinite(r["delta_vs_reference"]):
@@ -139,7 +138,7 @@ def metric_table(rows: list[dict], column: str, pct: bool, labels: list[str]) ->
                 continue
             mark = {"yes": " **(exceeds spread)**", "no": " (within spread)",
                     "n = 1": " (n = 1)"}.get(r["exceeds_seed_spread"], "")
-            line.append(_fmt(r["delta_vs_reference"], pct, signed=True) + mark)
+            line.append(_fmt(r["delta_vs_reference"], signed=True) + mark)
         body.append(line)
     return md_table(header, body)
 
@@ -152,21 +151,20 @@ def comparison_figure(runs: list[RunData], labels: list[str], metrics) -> Figure
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(metrics):]:
         ax.set_axis_off()
-    for ax, (column, name, pct) in zip(axes, metrics):
+    for ax, (column, name) in zip(axes, metrics):
         for label, run in zip(labels, runs):
             by_tau = cells(run, column)
             if not by_tau:
                 continue
             taus = np.array(sorted(by_tau))
-            scale = 100.0 if pct else 1.0
-            mean = np.array([by_tau[t].mean for t in taus]) * scale
-            sd = np.array([by_tau[t].band_sd for t in taus]) * scale
+            mean = np.array([by_tau[t].mean for t in taus])
+            sd = np.array([by_tau[t].band_sd for t in taus])
             (line,) = ax.plot(taus, mean, marker="o", markersize=4, label=label)
             ax.fill_between(taus, mean - sd, mean + sd, color=line.get_color(), alpha=0.2,
                             linewidth=0)
         ax.set_xscale("log")
         ax.set_xlabel(TAU_LABEL)
-        ax.set_ylabel(name + (" (%)" if pct else ""))
+        ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return fig
@@ -208,10 +206,10 @@ def compare_sections(runs: list[RunData], labels: list[str]) -> tuple[list[Secti
              f"when a run has one member there). Δ is the difference to **{labels[0]}** (the "
              "reference, first run); it *exceeds the seed spread* when |Δ| is larger than the "
              "two runs' s.d. added, i.e. their mean ± s.d. intervals do not overlap. Accuracies "
-             "and ECE are in percent (Δ in percentage points); NLL in nats.")
+             "and ECE are fractions in [0, 1], NLL in nats.")
     parts = [intro]
-    for column, name, pct in present:
-        parts += [f"**{name}**" + (" (%)" if pct else ""), metric_table(rows, column, pct, labels)]
+    for column, name in present:
+        parts += [f"**{name}**", metric_table(rows, column, labels)]
     figures = []
     if present:
         figures.append(("Each run's mean against τ (log axis), band ± 1 sample s.d. over its "

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .plots import TAU_LABEL, panel_width, temperature_colors
+from .stats import mean_sd
 
 Series = Mapping[float, Sequence[float]]  # τ → values over runs
 
@@ -17,11 +18,11 @@ def _draw_vs_temperature(ax, by_tau: Series, *, log_y: bool = False, label: str 
     taus = np.array(sorted(by_tau))
     if taus.size == 0:
         return
-    vals = [np.asarray(by_tau[t], dtype=float) for t in taus]
-    mean = np.array([v.mean() for v in vals])
+    stats = [mean_sd(by_tau[t]) for t in taus]
+    mean = np.array([s.mean for s in stats])
+    sd = np.array([s.band_sd for s in stats])
     (line,) = ax.plot(taus, mean, marker="o", markersize=3, label=label)
-    ax.fill_between(taus, [v.min() for v in vals], [v.max() for v in vals],
-                    color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.fill_between(taus, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
@@ -31,7 +32,7 @@ def _draw_vs_temperature(ax, by_tau: Series, *, log_y: bool = False, label: str 
 def panels_vs_temperature(panels: Sequence[dict], *, title: str = "") -> Figure:
     """One panel per dict ``{"series": {τ: [values]} or {label: {τ: [values]}}, "ylabel",
     "log_y" (opt.), "hline" (opt. reference value), "hline_label" (opt.)}``: mean over runs
-    against τ (log axis) with a min–max band."""
+    against τ (log axis) with a ±1 sample s.d. band (none where n = 1)."""
     fig = Figure(figsize=(panel_width(len(panels), 3.6), 3.3), layout="constrained")
     axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, panel in zip(axes, panels):

@@ -215,12 +215,13 @@ def build(run: RunData) -> Section:
     curves = _eps_curves(run, rows)
     if curves:
         figures.append(("PGD (CE at τ) robust accuracy vs ε: an honest attack reaches ~0 at "
-                        "large ε.", plot_eps_sweep(curves)))
+                        f"large ε (mean over seeds; {BAND_NOTE}).", plot_eps_sweep(curves)))
     shares = fooled_share(rows, {f"robust_acc_{a}": ATTACK_LABELS.get(a, a) for a in attacks})
     if shares:
         figures.append(("Share of the correctly classified sample inputs each attack fooled, per "
-                        "τ (mean over seeds, error bar ± 1 sample s.d.): a masked member shows "
-                        "CE attacks fooling few inputs while margin/DLR/Square fool many.",
+                        "τ (mean over seeds, error bar ±1 sample s.d., none where n = 1): a "
+                        "masked member shows CE attacks fooling few inputs while margin/DLR/"
+                        "Square fool many.",
                         fooled_share_bars(shares)))
     panels = _logit_panels(run, rows)
     if panels:

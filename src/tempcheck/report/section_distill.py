@@ -173,7 +173,8 @@ def build_distill_setup(run: RunData) -> Section:
 
 
 def _pct(v) -> str:
-    return f"{100 * v:.2f}%" if isinstance(v, float) and math.isfinite(v) else "–"
+    """A fraction in [0, 1], as every section of the report shows accuracies and ECE."""
+    return f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else "–"
 
 
 def build_distill_summary(run: RunData) -> Section:

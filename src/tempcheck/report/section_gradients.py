@@ -10,6 +10,7 @@ from .base import Section
 from .plots import curves_by_temperature
 from .plots_analysis import histograms_by_temperature, panels_vs_temperature, rank_profile
 from .rundata import RunData
+from .stats import BAND_NOTE
 
 TITLE = "Gradient balance across negative classes"
 EVALUATION = "gradients"
@@ -40,7 +41,7 @@ def build(run: RunData) -> Section:
     uniform = 1.0 / n_neg if n_neg else None
     figures = [(
         "Negative-class gradient weights q_j = p_j/(1 − p_y) against τ, means over test "
-        "examples (mean and min–max over runs): normalised entropy of q (1 = all negatives "
+        f"examples (mean over runs; {BAND_NOTE}): normalised entropy of q (1 = all negatives "
         "pushed equally), max q (dashed: uniform 1/(C − 1)), and the step factor (1 − p_y)/τ.",
         panels_vs_temperature([
             {"series": col["grad_q_entropy"], "ylabel": "H(q) / log(C − 1)", "hline": 1.0},

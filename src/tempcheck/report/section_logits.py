@@ -12,6 +12,7 @@ from .base import Section
 from .plots import curves_by_temperature
 from .plots_analysis import histograms_by_temperature, panels_vs_temperature
 from .rundata import RunData
+from .stats import BAND_NOTE
 
 TITLE = "Logits: norm, margin and entropy"
 EVALUATION = "logits"
@@ -35,7 +36,7 @@ def build(run: RunData) -> Section:
         return Section(TITLE, "No trained member has logit statistics (all diverged or "
                               "failed).", anchor="logits")
     figures = [(
-        "Test-set means against τ (mean and min–max over runs): the raw logit norm ‖z‖, the "
+        f"Test-set means against τ (mean over runs; {BAND_NOTE}): the raw logit norm ‖z‖, the "
         "true-class margin in raw units and in softmax-input units (margin/τ), and the entropy "
         "(nats) of each member's predictive distribution softmax(z/τ).",
         panels_vs_temperature([
