@@ -14,7 +14,8 @@ from .softmax import (
 __version__ = "0.1.0"
 
 # the user-model entry points load lazily (they pull in torch.func and the model families)
-_LAZY = {"bank": "tempcheck.models.functional_bank"}
+_LAZY = {"bank": "tempcheck.models.functional_bank", "load_member": "tempcheck.export",
+         "evaluate_model": "tempcheck.external"}
 
 
 def __getattr__(name: str):
@@ -27,6 +28,8 @@ def __getattr__(name: str):
 __all__ = [
     "TempcheckError",
     "bank",
+    "evaluate_model",
+    "load_member",
     "check_temperature",
     "tempered_cross_entropy",
     "tempered_log_softmax",

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run folders; the first is the reference")
     p.add_argument("--labels", help="names of the runs 'plain,smoothing' (default: folder names)")
     p.add_argument("--out", required=True, help="new folder for the comparison")
+    from .export import add_export_parser
+    from .external import add_evaluate_parser
+
+    add_export_parser(sub)
+    add_evaluate_parser(sub)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
     p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
                                   "or an .npy logits file with --labels")
@@ -350,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(rest)
         if args.verb in ("sweep", "train"):
             return cmd_sweep(args, overrides, args.verb)
+        if args.verb == "evaluate":
+            from .external import cmd_evaluate
+
+            return cmd_evaluate(args, overrides)
         if overrides:
             raise ConfigError(f"{args.verb} takes no config overrides ({overrides[0]})")
         if args.verb == "report":
@@ -366,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_corrupt(args)
         if args.verb == "distill":
             return cmd_distill(args)
+        if args.verb == "export":
+            from .export import cmd_export
+
+            return cmd_export(args)
         raise ConfigError(f"unknown command {args.verb!r}")
     except TempcheckError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

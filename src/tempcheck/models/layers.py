@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .member_dropout import member_keys
+
 # how grouped bank convolutions run: "auto" (on CPU a loop of dense convolutions for maps of
 # 16×16 and more, where oneDNN's grouped kernels are slower — measured in bench/ — and one
 # grouped kernel otherwise and on CUDA), "grouped" or "loop"; the numbers are the same
@@ -206,17 +208,55 @@ class BankLayerNorm(BankModule):
 
 
 class BankDropout(BankModule):
-    """Dropout whose masks are drawn independently per member (they are, elementwise)."""
+    """Dropout with per-member masks that do not depend on K or on the other members.
+
+    Works on both activation layouts, ``(B, K, ...)`` and member-major channels
+    ``(B, K*C, ...)``: member k owns the k-th contiguous block of each example, of shape
+    ``rest`` (e.g. ``(C, H, W)`` or ``(L, D)``). In training mode each call draws one step key
+    from torch's global generator (one integer, whatever K is; ``fit`` seeds that generator per
+    epoch from the data seed, so a bank and its standalone twins see the same keys), and member
+    k's keep-mask over its ``(B, *rest)`` block comes from its own generator, seeded with a
+    hash of (step key, member seed). Member k of any bank therefore drops exactly the units a
+    K = 1 model with the same seed drops. Kept units are scaled by 1 / (1 − p) (inverted
+    dropout, as ``F.dropout``); eval mode and p = 0 are the identity and draw nothing, p = 1
+    drops everything.
+
+    The member seed is the seed of the generator ``init_member`` receives
+    (``BankModel.reset_parameters`` seeds it with the member's seed); it is read with
+    ``generator.initial_seed()``, so drawing no numbers leaves the initialisation of the
+    following layers unchanged. Until ``init_member`` runs, member k uses seed k.
+    """
 
     def __init__(self, p: float, *, members: int):
         super().__init__()
-        self.members, self.p = members, p
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.members, self.p = members, float(p)
+        self.member_seeds = list(range(members))
 
     def init_member(self, k: int, generator: torch.Generator) -> None:
-        return None
+        self.member_seeds[k] = int(generator.initial_seed())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.p, self.training)
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return torch.zeros_like(x)
+        b, k = x.shape[0], self.members
+        if x.dim() < 2 or x.shape[1] % k:
+            raise ValueError(f"BankDropout expects (B, K, ...) or (B, K*C, ...), got "
+                             f"{tuple(x.shape)} for K = {k}")
+        step_key = int(torch.randint(0, 2**62, (1,)).item())
+        keys = member_keys(step_key, torch.tensor(self.member_seeds, dtype=torch.int64))
+        rest = x[0].numel() // k
+        keep = torch.stack([
+            torch.rand((b, rest), generator=torch.Generator(device=x.device).manual_seed(
+                int(key)), device=x.device) >= self.p
+            for key in keys.tolist()], dim=1)  # (B, K, rest)
+        return x * keep.view(x.shape).to(x.dtype) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, members={self.members}"
 
 
 class InputNormalize(nn.Module):

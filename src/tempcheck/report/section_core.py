@@ -98,6 +98,14 @@ def build_setup(run: RunData) -> Section:
         f"- **Wall time**: {run.sweep.get('wall_seconds', '–')} s (started "
         f"{run.sweep.get('started', '–')})",
     ]
+    if run.sweep.get("kind") == "evaluate":  # `tempcheck evaluate`: a model trained elsewhere
+        meta = run.sweep.get("model_metadata") or {}
+        trained = (f"trained at τ = {meta['temperature']:g}, seed {meta.get('seed')}"
+                   if meta.get("temperature") is not None else "its training τ is not known")
+        lines[2] = ("- **Training**: none here: a trained model evaluated as given "
+                    f"({trained}); τ in this report is the test-time temperature T of its logits")
+        lines[3] = (f"- **Grid**: test-time T = "
+                    f"{', '.join(f'{x:g}' for x in s.get('temperatures', []))}")
     return Section("Setup and provenance", "\n".join(lines))
 
 

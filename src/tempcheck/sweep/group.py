@@ -16,17 +16,16 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..config import Config
 from ..data.base import DatasetSplits
-from ..eval.base import EvalContext
 from ..progress import NullProgress, Progress
 from ..registry import create_model, load_dataset
 from ..train.loop import FitOptions, History, fit
 from . import store
-from .evaluations import Evaluation, run_function
+from .evaluate import evaluate_bank
+from .evaluations import Evaluation
 from .plan import Group
 
 # DESIGN.md's columns in its order; evaluations append theirs after these (never renamed)
@@ -231,31 +230,10 @@ def run_group(
     if config.train.temperature_mode != "fixed" and final_taus:
         # a learned or scheduled τ ends elsewhere: evaluate each member at its final τ
         taus = torch.tensor(final_taus, dtype=torch.float32)
-    ctx_cache: dict = {}
-    columns: dict[str, list] = {}
-    arrays: dict[str, np.ndarray] = {}
-    info: dict = {}
-    tables: dict[str, list[dict]] = {}
-    for ev in evaluations:
-        if ev.scope != "group":
-            continue
-        if ev.image_only and data.kind != "image":
-            info[ev.name] = {"skipped": f"{ev.name} needs images; dataset {data.name} is text"}
-            continue
-        t0 = time.perf_counter()
-        ctx = EvalContext(model=model, data=data_dev, temperatures=taus, device=device,
-                          seed=group.seed, batch_size=config.eval.batch_size,
-                          options=dict(getattr(config.eval, ev.name, {}) or {}),
-                          baseline_temperature=config.eval.baseline_temperature,
-                          progress=progress, cache=ctx_cache)
-        with progress.task(f"eval {ev.name}", total=None):
-            result = run_function(ev)(ctx)
-        columns.update(result.columns)
-        arrays.update({f"{ev.name}/{k}": np.asarray(v) for k, v in result.arrays.items()})
-        # the evaluation's own "seconds" (e.g. per attack) is kept; the group adds its wall time
-        info[ev.name] = {**result.info, "eval_seconds": round(time.perf_counter() - t0, 3)}
-        for tname, trows in result.tables.items():
-            tables.setdefault(tname, []).extend(trows)
+    evaluated = evaluate_bank(model, data_dev, taus, evaluations, config, device=device,
+                              seed=group.seed, progress=progress)
+    columns, arrays, info, tables = (evaluated.columns, evaluated.arrays, evaluated.info,
+                                     evaluated.tables)
     rows = []
     for k, m in enumerate(group.members):
         row = {

@@ -101,7 +101,7 @@ def find_teacher(run_dir: str | Path, *, temperature: float | None = None,
     if len(found) != 1:
         what = "no member" if not found else f"{len(found)} members"
         raise RunFolderError(
-            f"{what} of {root} match teacher τ={temperature}, seed={seed}; "
+            f"{what} of {root} match τ={temperature}, seed={seed}; "
             f"choose one of: {', '.join(available[:12])}"
         )
     name, k, size, m, config = found[0]

@@ -1,0 +1,40 @@
+"""A demo-like sweep (every evaluation, two seeds) whose report is built in strict mode: any
+section that raises fails this test instead of turning into "Section failed" text."""
+
+from __future__ import annotations
+
+import pytest
+
+from tempcheck.config import load_config
+from tempcheck.report.build import OPTIONAL_SECTIONS, build_report, build_sections
+from tempcheck.report.rundata import RunData
+from tempcheck.sweep.run import run_sweep
+
+pytestmark = pytest.mark.slow  # one small sweep with every evaluation, then the whole report
+
+# the one section a sweep cannot fill: distillation results come from `tempcheck distill`
+NOT_FROM_A_SWEEP = {"Distillation"}
+
+
+@pytest.fixture(scope="module")
+def demo_like_run(tmp_path_factory):
+    cfg = load_config(None, [
+        "train.epochs=1", "model.options.widths=[8, 8, 8]", "sweep.temperatures=[0.5, 5.0]",
+        "sweep.seeds=[0, 1]", "eval.corruption.n_images=16",
+        "eval.corruption.corruptions=[gaussian_noise, fog]", "eval.adversarial.n_examples=16"])
+    _, root = run_sweep(cfg, tmp_path_factory.mktemp("demo") / "run", report=False)
+    return root
+
+
+def test_every_section_renders_in_strict_mode(demo_like_run):
+    html_path, md_path = build_report(demo_like_run, strict=True)
+    sections = build_sections(RunData.load(demo_like_run), strict=True)
+    expected = {title for title, _, _ in OPTIONAL_SECTIONS} - NOT_FROM_A_SWEEP
+    ran = {s.title for s in sections if s.ran}
+    missing = [s.title for s in sections if s.title in expected and not s.ran]
+    assert not missing, missing
+    assert {"Setup and provenance", "Summary", "Learning curves"} <= ran
+    md = md_path.read_text(encoding="utf-8")
+    assert "Section failed" not in md and "Not run" not in md.replace(
+        "*Not run:* no distillation results", "")
+    assert "Section failed" not in html_path.read_text(encoding="utf-8")
