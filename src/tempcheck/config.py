@@ -163,6 +163,8 @@ class SweepConfig:
     ray_address: str | None = None
     gpus_per_bank: float = 0.0
     cpus_per_bank: float = 1.0
+    # per-member, per-epoch logging to "tensorboard" and/or "mlflow" (optional extras); off
+    trackers: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -215,8 +215,9 @@ def build(run: RunData) -> Section:
         ("Test ECE and NLL against the training temperature τ: raw logits, at τ, and after "
          "post-hoc temperature / vector scaling fitted on the validation split (mean over runs "
          f"at each τ; {BAND_NOTE}).", calibration_vs_temperature_figure(ece, nll)),
-        ("Post-hoc temperature T fitted on the raw logits against τ; on the dashed line T = τ "
-         "the training temperature was already the calibrated one.",
+        ("Post-hoc temperature T fitted on the raw logits against τ (mean over runs; "
+         f"{BAND_NOTE}); on the dashed line T = τ the training temperature was already the "
+         "calibrated one.",
          fitted_temperature_figure(fitted)),
     ]
     columns = _reliability_columns(run, rows)

@@ -74,6 +74,10 @@ def format_summary_table(rows: list[dict], markdown: bool = True,
     return "\n".join([line, sep, *rows_txt])
 
 
+def _dirty(flag) -> str:
+    return {True: ", uncommitted changes", False: ", clean"}.get(flag, "")
+
+
 def build_setup(run: RunData) -> Section:
     cfg = run.sweep.get("config", {})
     v = run.sweep.get("versions", {})
@@ -91,12 +95,21 @@ def build_setup(run: RunData) -> Section:
         f"{s.get('seeds')}; lrs {s.get('lrs') or [t.get('lr')]}; "
         f"{len(run.sweep.get('groups', []))} banks",
         f"- **Evaluations**: {', '.join(run.sweep.get('evaluations', []))}",
-        f"- **Software**: tempcheck {v.get('tempcheck')} (git {str(v.get('git'))[:10]}), torch "
-        f"{v.get('torch')}, CUDA {v.get('cuda')}, Python {v.get('python')}",
+        f"- **Software**: tempcheck {v.get('tempcheck')} (git {str(v.get('git'))[:10]}"
+        f"{_dirty(v.get('git_dirty'))}), torch {v.get('torch')}, CUDA {v.get('cuda')}, Python "
+        f"{v.get('python')}, numpy {v.get('numpy')}, scikit-learn {v.get('scikit_learn', '–')}, "
+        f"matplotlib {v.get('matplotlib', '–')}",
         f"- **Machine**: {v.get('platform')}, {v.get('cpu_count')} CPUs, GPU "
         f"{v.get('cuda_device') or 'none'}",
+        f"- **Numerics**: torch threads {v.get('torch_threads', '–')} (inter-op "
+        f"{v.get('torch_interop_threads', '–')}), deterministic algorithms "
+        f"{v.get('deterministic_algorithms', '–')}, cuDNN deterministic "
+        f"{v.get('cudnn_deterministic', '–')} / benchmark {v.get('cudnn_benchmark', '–')}, "
+        f"float32 matmul precision {v.get('float32_matmul_precision', '–')}",
         f"- **Wall time**: {run.sweep.get('wall_seconds', '–')} s (started "
-        f"{run.sweep.get('started', '–')})",
+        f"{run.sweep.get('started', '–')}"
+        + (f"; {len(run.sweep['sessions'])} sessions (resumed)"
+           if len(run.sweep.get("sessions") or []) > 1 else "") + ")",
     ]
     if run.sweep.get("kind") == "evaluate":  # `tempcheck evaluate`: a model trained elsewhere
         meta = run.sweep.get("model_metadata") or {}

@@ -25,7 +25,7 @@ import torch
 from .. import metrics
 from ..data.base import DatasetSplits, as_float
 from ..data.loader import BatchLoader, epoch_generator
-from ..progress import NullProgress, Progress
+from ..progress import NullProgress, Progress, member_extremes
 from ..softmax import check_temperature, scale_logits
 from .objectives import Objective, TemperedCrossEntropy
 from .optim import BankOptimizer
@@ -283,8 +283,9 @@ def fit(
         record["status"] = list(history.status)
         history.records.append(record)
         history.seconds = time.perf_counter() - t_start
-        task.update(1, loss=float(train_loss[active].mean()) if active.any() else float("nan"),
-                    acc=float(train_acc[active].mean()) if active.any() else 0.0)
+        # the best and the worst member (a mean over members would hide a failing one)
+        task.update(1, **member_extremes(train_acc.tolist(), tau_dev.tolist(), active.tolist(),
+                                         name="train_acc"))
         if on_epoch_end is not None:
             on_epoch_end(epoch, snapshot)
     task.close()
