@@ -76,6 +76,11 @@ class _TensorBoard:
 
 class _MLflow:
     def __init__(self, root: Path, group: str, labels: list[str], params: list[dict]):
+        import os
+
+        # MLflow 3 keeps the file store (a folder, no database) only on request; it is what a
+        # self-contained run folder needs, and the store the mlflow-skinny client ships
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=(root / "mlruns").resolve().as_uri())

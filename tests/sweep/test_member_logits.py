@@ -43,7 +43,8 @@ def test_each_member_has_its_test_and_validation_logits(run):
             assert float(npz["temperature"]) == float(r["temperature"])
             assert int(npz["seed"]) == int(r["seed"])
         # the saved logits are the ones the sweep scored: same accuracy, to the example
-        assert (z.argmax(1) == y).mean() == pytest.approx(float(r["test_acc"]), abs=1e-9)
+        # (results.csv holds the float32 mean: 1e-6)
+        assert (z.argmax(1) == y).mean() == pytest.approx(float(r["test_acc"]), abs=1e-6)
 
 
 def test_calibrate_on_a_run_folder_member_matches_the_sweep(run, tmp_path, capsys):
