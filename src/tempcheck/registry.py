@@ -56,10 +56,17 @@ def lookup(kind: str, name: str) -> Callable[..., Any]:
     return table[name]
 
 
-def create_model(name: str, **kwargs: Any):
+def create_model(name: str, *, conv_mode: str | None = None, **kwargs: Any):
     """Build a bank model by name, e.g. ``create_model("cnn", num_classes=10, in_channels=1,
-    image_size=8, members=8, seeds=range(8))``. Keyword-only arguments."""
-    return lookup("model", name)(**kwargs)
+    image_size=8, members=8, seeds=range(8))``. Keyword-only arguments. ``conv_mode`` (any
+    family with banked convolutions, also as the model option ``conv_mode``): how they run,
+    see ``BankModel.set_conv_mode``."""
+    model = lookup("model", name)(**kwargs)
+    if conv_mode is not None:
+        if not hasattr(model, "set_conv_mode"):
+            raise ValueError(f"model {name!r} has no banked convolutions (conv_mode)")
+        model.set_conv_mode(conv_mode)
+    return model
 
 
 def load_dataset(name: str, **kwargs: Any):

@@ -19,7 +19,7 @@ FAMILIES = {
     "cnn": {"widths": (8, 16, 16)},
 }
 # the deeper families, trained in float32 with their grouped convolutions run as per-member
-# dense ones (BANK_CONV_MODE="loop", what CPUs use on large maps): the same kernels as a
+# dense ones (conv_mode="loop", what CPUs use on large maps): the same kernels as a
 # standalone model, so 3 epochs of training agree to float rounding. The grouped-kernel path is
 # checked in float64 in test_families.py (in float32 grouped and dense kernels round
 # differently, and tiny untrained deep nets amplify that over many steps).
@@ -68,12 +68,10 @@ def assert_members_match_standalone(family, options, data, seeds, taus, lrs, opt
 
 
 @pytest.mark.parametrize("family", sorted(DEEP_FAMILIES))
-def test_deep_family_member_equals_standalone_after_training(family, small_digits, monkeypatch):
-    from tempcheck.models import layers
-
-    monkeypatch.setattr(layers, "BANK_CONV_MODE", "loop")
+def test_deep_family_member_equals_standalone_after_training(family, small_digits):
     opts = FitOptions(epochs=3, batch_size=64, weight_decay=5e-4)
-    assert_members_match_standalone(family, DEEP_FAMILIES[family], small_digits, [3, 5, 7],
+    assert_members_match_standalone(family, dict(DEEP_FAMILIES[family], conv_mode="loop"),
+                                    small_digits, [3, 5, 7],
                                     [0.5, 1.0, 5.0], [0.02, 0.05, 0.03], opts)
 
 

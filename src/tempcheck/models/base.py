@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .layers import BankModule
+from .layers import BankConv2d, BankModule, check_conv_mode
 
 
 class BankModel(nn.Module):
@@ -39,6 +39,15 @@ class BankModel(nn.Module):
             generator = torch.Generator().manual_seed(int(seed))
             for layer in layers:
                 layer.init_member(k, generator)
+
+    def set_conv_mode(self, mode: str) -> BankModel:
+        """Run every banked convolution in ``mode`` (``layers.CONV_MODES``: "auto", "grouped"
+        or "loop"); returns the model. The result is the same up to float rounding."""
+        check_conv_mode(mode)
+        for layer in self.modules():
+            if isinstance(layer, BankConv2d):
+                layer.conv_mode = mode
+        return self
 
     # -- input handling ---------------------------------------------------------------------
     def split_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:

@@ -26,16 +26,25 @@ from torch import nn
 
 from .member_dropout import member_keys
 
-# how grouped bank convolutions run: "auto" (on CPU a loop of dense convolutions for maps of
-# 16×16 and more, where oneDNN's grouped kernels are slower — measured in bench/ — and one
-# grouped kernel otherwise and on CUDA), "grouped" or "loop"; the numbers are the same
-BANK_CONV_MODE = "auto"
+# How a BankConv2d with K > 1 runs (``BankConv2d.conv_mode``, set for a whole model with
+# ``BankModel.set_conv_mode`` or the model option ``conv_mode``); the maths is the same:
+# - "grouped": one grouped convolution (groups = K);
+# - "loop": one dense convolution per member, the very kernels a standalone model runs;
+# - "auto": "loop" on CPU for maps of 16×16 and more, where oneDNN's grouped kernels are
+#   slower (bench/bank_vs_sequential.py), "grouped" otherwise and on CUDA.
+CONV_MODES = ("auto", "grouped", "loop")
 
 
-def _loop_members(x: torch.Tensor, members: int) -> bool:
-    if members == 1 or BANK_CONV_MODE == "grouped":
+def check_conv_mode(mode: str) -> str:
+    if mode not in CONV_MODES:
+        raise ValueError(f"unknown conv_mode {mode!r}; known: {', '.join(CONV_MODES)}")
+    return mode
+
+
+def _loop_members(x: torch.Tensor, members: int, mode: str) -> bool:
+    if members == 1 or mode == "grouped":
         return False
-    if BANK_CONV_MODE == "loop":
+    if mode == "loop":
         return True
     return x.device.type == "cpu" and x.shape[-1] * x.shape[-2] >= 256
 
@@ -108,15 +117,17 @@ class BankConv2d(BankModule):
     Input ``(B, K*in, H, W)`` (member-major channels) or, when ``shared_input`` is set, a
     shared ``(B, in, H, W)`` that every member sees (one dense convolution producing all K
     members' channels, cheaper than repeating the input K times). Output ``(B, K*out, H', W')``.
-    Weight ``(K, out, in/groups, kh, kw)``.
+    Weight ``(K, out, in/groups, kh, kw)``. ``conv_mode``: how the K members' convolutions
+    are run (``CONV_MODES``).
     """
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, *, members: int,
         stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = True,
-        shared_input: bool = False,
+        shared_input: bool = False, conv_mode: str = "auto",
     ) -> None:
         super().__init__()
+        self.conv_mode = check_conv_mode(conv_mode)
         if shared_input and groups != 1:
             raise ValueError("a shared-input convolution cannot also be grouped")
         self.members, self.in_channels, self.out_channels = members, in_channels, out_channels
@@ -144,8 +155,8 @@ class BankConv2d(BankModule):
             )
         if self.shared_input:
             return F.conv2d(x, w, b, self.stride, self.padding, 1, 1)
-        if _loop_members(x, self.members):
-            # one dense convolution per member (see BANK_CONV_MODE)
+        if _loop_members(x, self.members, self.conv_mode):
+            # one dense convolution per member (see CONV_MODES)
             xs = x.chunk(self.members, dim=1)
             ws = self.weight.unbind(0)
             bs = self.bias.unbind(0) if self.bias is not None else [None] * self.members

@@ -4,32 +4,35 @@
 with loss Σ_k CE_{τ_k}(z_k, y) so each member receives exactly the gradient it would get alone.
 It returns a :class:`History` and never prints; progress goes through a ``Progress`` handle.
 
-Member status (docs/theory.md §3, "say plainly when a member did not learn"):
-- ``diverged``: its training loss became NaN/inf; it is frozen at that epoch (parameters,
-  optimiser state and BatchNorm statistics stop changing), the others go on.
-- ``stalled``: it ends with training accuracy below chance + ``stall_margin``.
-- ``ok`` otherwise.
+The pieces live beside it: ``step.py`` (one optimisation step, the epoch's training tally,
+the learning-rate schedule), ``freezing.py`` (diverged members stop changing),
+``epoch_eval.py`` (the per-epoch evaluation), ``status.py`` (History, diverged/stalled status)
+and ``streams.py`` (the run's random streams; ``fit`` never seeds torch's global generator for
+its caller).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from .. import metrics
-from ..data.base import DatasetSplits, as_float
-from ..data.loader import BatchLoader, epoch_generator
+from ..data.base import DatasetSplits
+from ..data.loader import BatchLoader
 from ..progress import NullProgress, Progress, member_extremes
-from ..softmax import check_temperature, scale_logits
+from ..softmax import check_temperature
+from .epoch_eval import EpochProbe, epoch_evaluation
+from .freezing import MemberFreezer
 from .objectives import Objective, TemperedCrossEntropy
 from .optim import BankOptimizer
-from .schedules import lr_factor
+from .status import History, finite_or_none, mark_stalled
+from .step import EpochTally, LearningRateSchedule, TrainStep, autocast_for
+from .streams import RandomStreams
+
+__all__ = ["FitOptions", "History", "RandomStreams", "coupled_learning_rates", "fit"]
 
 
 @dataclass(frozen=True)
@@ -56,55 +59,27 @@ class FitOptions:
     adv_options: dict = field(default_factory=dict)
 
 
-@dataclass
-class History:
-    """Per-epoch records (each value a list over members) plus final member status."""
-
-    records: list[dict] = field(default_factory=list)
-    status: list[str] = field(default_factory=list)
-    diverged_epoch: list[int | None] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def last(self, key: str) -> list:
-        for rec in reversed(self.records):
-            if key in rec:
-                return rec[key]
-        return []
-
-    def to_dict(self) -> dict:
-        return {
-            "records": self.records, "status": self.status,
-            "diverged_epoch": self.diverged_epoch, "seconds": self.seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        return cls(d["records"], d["status"], d["diverged_epoch"], d.get("seconds", 0.0))
+def _check_members(model, temperatures, lrs) -> tuple[torch.Tensor, torch.Tensor]:
+    tau = check_temperature(temperatures).float().reshape(-1)
+    k = int(tau.shape[0])
+    if getattr(model, "members", k) != k:
+        raise ValueError(f"{k} temperatures for a bank of {model.members} members")
+    lrs = torch.as_tensor(lrs, dtype=torch.float32).reshape(-1)
+    if lrs.shape[0] != k:
+        raise ValueError(f"{lrs.shape[0]} learning rates for {k} members")
+    return tau, lrs
 
 
-def _bank_buffers(model: torch.nn.Module, k: int) -> list[torch.Tensor]:
-    return [b for b in model.buffers() if b.dim() >= 1 and b.shape[0] == k]
+def _adversarial_loss(model, objective: Objective, options: FitOptions):
+    if options.adv_train == "none":
+        return None
+    from .adversarial import adversarial_loss  # lazy: attacks are only needed here
 
-
-@torch.no_grad()
-def _evaluate_split(model, split, batch_size, autocast, tau) -> tuple[torch.Tensor, torch.Tensor]:
-    """(accuracy (K,), NLL (K,)) of a split in eval mode; the NLL is that of the member's own
-    predictive distribution softmax(z / τ_k)."""
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    logits = []
-    for lo in range(0, len(split), batch_size):
-        with autocast():
-            logits.append(model(as_float(split.x[lo : lo + batch_size].to(device))).float())
-    model.train(was)
-    z = torch.cat(logits)
-    y = split.y.to(z.device)
-    return metrics.accuracy(z, y).cpu(), metrics.nll(scale_logits(z, tau), y).cpu()
-
-
-def _clean(values: torch.Tensor) -> list[float | None]:
-    return [float(v) if math.isfinite(float(v)) else None for v in values.tolist()]
+    def loss(x, y):
+        return adversarial_loss(model, x, y, objective.temperatures(),
+                                method=options.adv_train, return_logits=True,
+                                **options.adv_options)
+    return loss
 
 
 def fit(
@@ -115,12 +90,13 @@ def fit(
     lrs,
     options: FitOptions = FitOptions(),
     seed: int = 0,
+    streams: RandomStreams | None = None,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     progress: Progress | None = None,
     start_state: dict | None = None,
     on_epoch_end: Callable[[int, Callable[[], dict]], None] | None = None,
     objective: Objective | None = None,
-    epoch_probe: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict] | None = None,
+    epoch_probe: EpochProbe | None = None,
 ) -> History:
     """Train ``model`` (a bank of K members) in place and return its :class:`History`.
 
@@ -128,7 +104,11 @@ def fit(
         temperatures: ``(K,)`` training temperature τ_k of each member (finite, > 0).
         lrs: ``(K,)`` base learning rate of each member (coupling η = η̃·τ^a is applied by the
             caller, see ``coupled_learning_rates``).
-        seed: the data seed: batch order and augmentation depend on (seed, epoch) only.
+        seed: the data seed, shorthand for ``streams=RandomStreams(seed)``.
+        streams: the run's random streams (batch order, augmentation, and the epoch-seeded
+            fork of the global generator that dropout-like layers draw from); they depend on
+            (seed, epoch) only, so a resumed run draws what an uninterrupted one would.
+            Torch's global generator is left as the caller had it.
         augment: ``f(x, generator) -> x`` applied to each training batch (on its device).
         start_state: a dict from a previous ``on_epoch_end`` snapshot to resume from.
         on_epoch_end: called as ``on_epoch_end(epoch, snapshot)`` after each epoch; calling
@@ -142,14 +122,10 @@ def fit(
             ``analysis.epoch.epoch_statistics``).
     """
     progress = progress or NullProgress()
+    streams = streams if streams is not None else RandomStreams(seed)
     device = next(model.parameters()).device
-    tau = check_temperature(temperatures).float().reshape(-1)
+    tau, lrs = _check_members(model, temperatures, lrs)
     k = int(tau.shape[0])
-    if getattr(model, "members", k) != k:
-        raise ValueError(f"{k} temperatures for a bank of {model.members} members")
-    lrs = torch.as_tensor(lrs, dtype=torch.float32).reshape(-1)
-    if lrs.shape[0] != k:
-        raise ValueError(f"{lrs.shape[0]} learning rates for {k} members")
     if objective is None:
         objective = TemperedCrossEntropy(tau, options.label_smoothing)
     objective = objective.to(device)
@@ -159,26 +135,10 @@ def fit(
         momentum=options.momentum, nesterov=options.nesterov,
         weight_decay=options.weight_decay, betas=tuple(options.betas),
     )
-    loader = BatchLoader(data.train, batch_size=options.batch_size, shuffle=True, seed=seed,
-                         drop_last=len(data.train) > options.batch_size)
-    steps_per_epoch = len(loader)
-    total_steps = steps_per_epoch * options.epochs
-    warmup = int(round(options.warmup_epochs * steps_per_epoch))
-    use_bf16 = options.precision == "bf16"
-
-    def autocast():
-        if use_bf16:
-            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    adv_loss = None
-    if options.adv_train != "none":
-        from .adversarial import adversarial_loss  # lazy: attacks are only needed here
-
-        def adv_loss(x, y):
-            return adversarial_loss(model, x, y, objective.temperatures(),
-                                    method=options.adv_train, return_logits=True,
-                                    **options.adv_options)
+    loader = BatchLoader(data.train, batch_size=options.batch_size, shuffle=True,
+                         seed=streams.order, drop_last=len(data.train) > options.batch_size)
+    schedule = LearningRateSchedule(options, len(loader))
+    autocast = autocast_for(device, options.precision)
 
     history = History(status=["ok"] * k, diverged_epoch=[None] * k)
     active = torch.ones(k, dtype=torch.bool)
@@ -190,7 +150,9 @@ def fit(
         history = History.from_dict(start_state["history"])
         active = torch.tensor([s != "diverged" for s in history.status])
         start_epoch = int(start_state["epoch"]) + 1
-    frozen_buffers: dict[int, torch.Tensor] = {}
+    freezer = MemberFreezer(model, active)
+    train_step = TrainStep(model, objective, opt, freezer, schedule, autocast,
+                           _adversarial_loss(model, objective, options))
 
     def snapshot() -> dict:
         # copies: the caller may keep the snapshot while training goes on
@@ -202,104 +164,55 @@ def fit(
     task = progress.task("train", total=options.epochs - start_epoch)
     for epoch in range(start_epoch, options.epochs):
         model.train()
-        # dropout and other global-RNG users become a function of (seed, epoch): resumable
-        torch.manual_seed(int(epoch_generator(seed, epoch, stream=2).initial_seed()))
-        aug_gen = epoch_generator(seed, epoch, stream=1)
-        loss_sum = torch.zeros(k, dtype=torch.float64)
-        correct = torch.zeros(k, dtype=torch.float64)
-        seen = 0
-        for i, (xb, yb) in enumerate(loader.epoch(epoch)):
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            if augment is not None:
-                xb = augment(xb, aug_gen)
-            if device.type == "cuda" and xb.dim() == 4:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast():
-                if adv_loss is not None:
-                    losses, logits = adv_loss(xb, yb)
-                else:
-                    logits = model(xb)
-                    done = (epoch * steps_per_epoch + i) / max(1, total_steps)
-                    losses = objective.loss(logits, yb, xb, done)  # (K,)
-            finite = torch.isfinite(losses.detach()).cpu()
-            newly = active & ~finite
-            if newly.any():
-                for m in torch.nonzero(newly).flatten().tolist():
-                    history.status[m] = "diverged"
-                    history.diverged_epoch[m] = epoch
-                active = active & finite
-                bufs = _bank_buffers(model, k)
-                frozen_buffers = {j: b.detach().clone() for j, b in enumerate(bufs)}
-            mask = active.to(device)
-            loss = torch.where(mask, losses, torch.zeros_like(losses)).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step(lr_factor(epoch * steps_per_epoch + i, total_steps,
-                               schedule=options.schedule, warmup_steps=warmup,
-                               step_every=options.step_epochs * steps_per_epoch,
-                               gamma=options.step_gamma), active)
-            if not bool(active.all()) and frozen_buffers:
-                # BatchNorm statistics of frozen members must not drift either
-                for j, b in enumerate(_bank_buffers(model, k)):
-                    keep = (~active).to(b.device).view(-1, *([1] * (b.dim() - 1)))
-                    b.copy_(torch.where(keep, frozen_buffers[j], b))
-            with torch.no_grad():
-                loss_sum += losses.detach().double().cpu() * yb.shape[0]
-                correct += (logits.detach().argmax(-1) == yb.unsqueeze(1)).sum(0).double().cpu()
-            seen += yb.shape[0]
-        train_loss, train_acc = loss_sum / seen, correct / seen
-        record = {
-            "epoch": epoch,
-            "train_loss": _clean(train_loss),
-            "train_acc": _clean(train_acc),
-            "lr": [float(v) for v in (opt.lrs * lr_factor(
-                (epoch + 1) * steps_per_epoch - 1, total_steps, schedule=options.schedule,
-                warmup_steps=warmup, step_every=options.step_epochs * steps_per_epoch,
-                gamma=options.step_gamma)).tolist()],
-        }
-        tau_dev = objective.temperatures((epoch + 1) / options.epochs).detach()
-        record["temperature"] = [float(t) for t in tau_dev.tolist()]
-        last_epoch = epoch == options.epochs - 1
-        if (epoch + 1) % max(1, options.eval_every) == 0 or last_epoch:
-            val_acc, val_nll = _evaluate_split(model, data.val, options.eval_batch_size, autocast,
-                                               tau_dev)
-            test_acc, test_nll = _evaluate_split(model, data.test, options.eval_batch_size,
-                                                 autocast, tau_dev)
-            with torch.no_grad():
-                was = model.training
-                model.eval()
-                probe = as_float(data.val.x[: options.eval_batch_size].to(device))
-                with autocast():
-                    z = model(probe).float()
-                norm = metrics.mean_logit_norm(z).cpu()
-                if epoch_probe is not None:
-                    y_probe = data.val.y[: options.eval_batch_size].to(z.device)
-                    record.update(epoch_probe(z, y_probe, tau_dev))
-                beta_norm = metrics.mean_logit_norm(scale_logits(z, tau_dev)).cpu()
-                model.train(was)
-            record.update(val_acc=_clean(val_acc), val_nll=_clean(val_nll),
-                          test_acc=_clean(test_acc), test_nll=_clean(test_nll),
-                          logit_norm=_clean(norm), beta_logit_norm=_clean(beta_norm))
+        tally = EpochTally(k)
+        with streams.model_rng(epoch, device):
+            aug_gen = streams.augment(epoch)
+            for i, (xb, yb) in enumerate(loader.epoch(epoch)):
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+                if augment is not None:
+                    xb = augment(xb, aug_gen)
+                if device.type == "cuda" and xb.dim() == 4:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                losses, logits, newly = train_step(xb, yb, epoch * schedule.steps_per_epoch + i)
+                history.mark_diverged(newly, epoch)
+                tally.add(losses, logits, yb)
+        record = _epoch_record(epoch, tally, opt, schedule, objective, options)
+        if (epoch + 1) % max(1, options.eval_every) == 0 or epoch == options.epochs - 1:
+            record.update(epoch_evaluation(
+                model, data, batch_size=options.eval_batch_size, autocast=autocast,
+                tau=objective.temperatures((epoch + 1) / options.epochs).detach(),
+                epoch_probe=epoch_probe))
         record["status"] = list(history.status)
         history.records.append(record)
         history.seconds = time.perf_counter() - t_start
+        train_loss, train_acc = tally.means()
+        active = freezer.active
         # the best and the worst member (a mean over members would hide a failing one)
-        task.update(1, **member_extremes(train_acc.tolist(), tau_dev.tolist(), active.tolist(),
-                                         name="train_acc"))
+        task.update(1, **member_extremes(train_acc.tolist(), record["temperature"],
+                                         active.tolist(), name="train_acc"))
         if on_epoch_end is not None:
             on_epoch_end(epoch, snapshot)
     task.close()
-    chance = 1.0 / max(1, getattr(model, "num_classes", data.num_classes))
-    final_acc = history.last("train_acc")
-    for m in range(k):
-        if history.status[m] == "ok":
-            acc = final_acc[m] if m < len(final_acc) and final_acc[m] is not None else 0.0
-            if acc < chance + options.stall_margin:
-                history.status[m] = "stalled"
-    if history.records:
-        history.records[-1]["status"] = list(history.status)
+    mark_stalled(history, getattr(model, "num_classes", data.num_classes), options.stall_margin)
     history.seconds = time.perf_counter() - t_start
     return history
+
+
+def _epoch_record(epoch: int, tally: EpochTally, opt: BankOptimizer,
+                  schedule: LearningRateSchedule, objective: Objective,
+                  options: FitOptions) -> dict:
+    """The training part of an epoch record: loss, accuracy, the learning rate of the epoch's
+    last step and the members' temperatures at the epoch's end."""
+    train_loss, train_acc = tally.means()
+    last_step = (epoch + 1) * schedule.steps_per_epoch - 1
+    tau_now = objective.temperatures((epoch + 1) / options.epochs).detach()
+    return {
+        "epoch": epoch,
+        "train_loss": finite_or_none(train_loss),
+        "train_acc": finite_or_none(train_acc),
+        "lr": [float(v) for v in (opt.lrs * schedule.factor(last_step)).tolist()],
+        "temperature": [float(t) for t in tau_now.tolist()],
+    }
 
 
 def coupled_learning_rates(base_lrs, temperatures, exponent: float) -> torch.Tensor:
