@@ -70,7 +70,8 @@ def build(run: RunData) -> Section:
             rank_profile({t: a[f"{EVALUATION}/q_sorted_mean"][k]
                           for t, (_, k, a) in reps.items()})))
     if has_epoch_key(run, "grad_q_entropy"):
-        figures.append(("Normalised entropy of q on the validation probe during training.",
+        figures.append((f"Normalised entropy of q on the validation probe during training "
+                        f"(mean over runs; {BAND_NOTE}).",
                         curves_by_temperature(section_core.learning_curves(run, "grad_q_entropy"),
                                               ylabel="H(q) / log(C − 1)")))
     errors = [v for vals in run.column_by_temperature("grad_closed_form_error", rows).values()

@@ -64,7 +64,8 @@ def build(run: RunData) -> Section:
     for key, label in (("logit_margin_mean", "true-class margin"),
                        ("softmax_entropy_mean", "entropy (nats)")):
         if has_epoch_key(run, key):
-            figures.append((f"{label.capitalize()} on the validation probe during training.",
+            figures.append((f"{label.capitalize()} on the validation probe during training (mean "
+                            f"over runs; {BAND_NOTE}).",
                             curves_by_temperature(section_core.learning_curves(run, key),
                                                   ylabel=label)))
     text = "\n\n".join([
