@@ -78,13 +78,29 @@ def _dirty(flag) -> str:
     return {True: ", uncommitted changes", False: ", clean"}.get(flag, "")
 
 
+def _data_details(info: dict) -> str:
+    """``: 55,000 / 5,000 / 10,000 train / val / test, 10 classes (T-shirt/top, …) from DIR``,
+    from sweep.json's ``data`` (empty for runs written before it was recorded)."""
+    if not info:
+        return ""
+    sizes = info.get("sizes") or {}
+    text = ": " + " / ".join(f"{sizes.get(k, 0):,}" for k in ("train", "val", "test"))
+    text += f" train / val / test, {info.get('num_classes')} classes"
+    names = info.get("class_names") or []
+    if names and names != [str(i) for i in range(len(names))]:
+        text += " (" + ", ".join(names) + ")"
+    if info.get("source"):
+        text += f", read from `{info['source']}`"
+    return text
+
+
 def build_setup(run: RunData) -> Section:
     cfg = run.sweep.get("config", {})
     v = run.sweep.get("versions", {})
     d, m, t, s = (cfg.get(k, {}) for k in ("data", "model", "train", "sweep"))
     lines = [
         f"- **Data**: `{d.get('name')}` (split seed {d.get('split_seed')}, augment "
-        f"{d.get('augment')})",
+        f"{d.get('augment')}){_data_details(run.sweep.get('data') or {})}",
         f"- **Model**: `{m.get('name')}` {m.get('options') or ''} (head init scale "
         f"{m.get('head_init_scale')})",
         f"- **Training**: {t.get('optimizer')} lr {t.get('lr')} × τ^{t.get('lr_temperature_exponent')}"

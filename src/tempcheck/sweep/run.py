@@ -126,8 +126,11 @@ def run_sweep(
     lookup("dataset", config.data.name)
     data = load_data(config)
     from ..models.python_model import check_python_model
+    from ..train.distill import model_kwargs
 
-    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
+    # a user factory vmap cannot batch fails here
+    check_python_model(config.model.name, config.model.head_init_scale,
+                       model_kwargs(config, data))
     from .group import make_objective
 
     make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
@@ -163,6 +166,7 @@ def _run_locked(config, root, groups, evaluations, data, resume, progress, repor
         now = _dt.datetime.now().isoformat(timespec="seconds")
         sweep_info.setdefault("started", now)  # a resumed sweep keeps its original start
         sweep_info.setdefault("sessions", []).append({"started": now})
+        sweep_info["data"] = data.describe()  # sizes and class names, for the report
         store.atomic_write_json(root / "sweep.json", sweep_info)
         if data.kind == "text" and "vocab" in data.extra:
             # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
