@@ -98,8 +98,9 @@ def test_study_table_from_the_run_folder(study, capsys):
 
 def test_study_table_mean_sd_and_missing_folder(tmp_path, capsys):
     table = _study_table()
-    assert table.mean_sd([0.5, 0.7], percent=True) == "60.00 ± 14.14%"
-    assert table.mean_sd([0.25], percent=False) == "0.2500 (n = 1)"
-    assert table.mean_sd([], percent=True) == "–"
+    assert table.cell([0.5, 0.7], percent=True, runs=2) == "60.00 ± 14.14%"
+    assert table.cell([0.5], percent=True, runs=2) == "50.00% (n = 1)"  # a seed is missing
+    assert table.cell([0.25], percent=False) == "0.2500 (n = 1)"
+    assert table.cell([], percent=True) == "–"
     assert table.main([str(tmp_path)]) == 2
     assert "results.csv" in capsys.readouterr().err
