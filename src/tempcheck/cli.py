@@ -42,11 +42,14 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--ray-address", help="address of an existing Ray cluster")
     p.add_argument("--gpus-per-bank", type=float)
     p.add_argument("--no-report", action="store_true", help="skip building the report")
+    p.add_argument("--tracker", help="also log each member per epoch to 'tensorboard', "
+                                     "'mlflow' or both 'tensorboard,mlflow' (optional extras)")
     p.add_argument("overrides", nargs="*", help="dotted overrides: train.lr=0.05 ...")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does.")
+    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does. "
+                                                   "`tempcheck --version` prints the version.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     _add_run_options(sub.add_parser("sweep", help="train and evaluate a temperature sweep"),
                      "runs/sweep")
@@ -98,14 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("compare", help="several sweeps side by side, aligned by τ, with "
+                                       "differences and whether they exceed the seed spread")
+    p.add_argument("runs", nargs="+", help="run folders; the first is the reference")
+    p.add_argument("--labels", help="names of the runs 'plain,smoothing' (default: folder names)")
+    p.add_argument("--out", required=True, help="new folder for the comparison")
     from .export import add_export_parser
     from .external import add_evaluate_parser
 
     add_export_parser(sub)
     add_evaluate_parser(sub)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
-    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
-                                  "or an .npy logits file with --labels")
+    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels), "
+                                  "an .npy logits file with --labels, or a sweep's run folder "
+                                  "(with --temperature / --member-seed to pick a member)")
+    p.add_argument("--temperature", type=float, help="run folder: the member trained at this τ")
+    p.add_argument("--member-seed", type=int, help="run folder: the member with this seed")
     p.add_argument("--labels", help=".npy labels for an .npy logits file")
     p.add_argument("--seed", type=int, default=0, help="seed of the fit/eval halves")
     p.add_argument("--bins", type=int, default=15, help="ECE bins")
@@ -155,6 +166,8 @@ def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
         value = getattr(args, attr)
         if value is not None:
             values[key] = value
+    if args.tracker is not None:
+        values["sweep.trackers"] = [t.strip() for t in args.tracker.split(",") if t.strip()]
     if args.download:
         values["data.download"] = True
     return load_config(args.config, [*overrides, *args.overrides], values)
@@ -179,11 +192,19 @@ def _list(args, overrides) -> int:
     return list_command()
 
 
+def _compare(args, overrides) -> int:
+    from .app.listing import compare_command
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    return compare_command(args.runs, args.out, labels=labels)
+
+
 def _calibrate(args, overrides) -> int:
     from .app.calibrate import calibrate_command
 
     return calibrate_command(args.logits, labels=args.labels, seed=args.seed, bins=args.bins,
-                             json_out=args.json_out, png=args.png)
+                             json_out=args.json_out, png=args.png,
+                             temperature=args.temperature, member_seed=args.member_seed)
 
 
 def _dynamics(args, overrides) -> int:
@@ -229,6 +250,7 @@ def _evaluate(args, overrides) -> int:
 
 
 COMMANDS = {"sweep": _sweep, "train": _sweep, "report": _report, "list": _list,
+            "compare": _compare,
             "calibrate": _calibrate, "dynamics": _dynamics, "corrupt": _corrupt,
             "distill": _distill, "export": _export, "evaluate": _evaluate}
 TAKES_OVERRIDES = ("sweep", "train", "evaluate")
@@ -238,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     from .app import EXIT_INTERRUPTED, EXIT_USAGE
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--version"], ["-V"]):
+        from .provenance import version_line
+
+        print(version_line())
+        return 0
     try:
         rest, overrides = _split_overrides(argv)
         args = build_parser().parse_args(rest)

@@ -42,6 +42,7 @@ TEMPERATURE_MODES = ("fixed", "learnable", "scheduled")
 TEMPERATURE_SCHEDULES = ("constant", "linear", "cosine", "exponential")
 ADVERSARIAL_TRAINING = ("none", "pgd", "trades")
 BACKENDS = ("local", "ray")
+TRACKERS = ("tensorboard", "mlflow")
 SEED_MAX = 2**32 - 1  # numpy's and every framework's common seed range
 
 
@@ -245,7 +246,7 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "sgd"  # "sgd" | "adamw"
     lr: float = 0.05  # base learning rate η̃ (η = η̃ · τ^a)
-    lr_temperature_exponent: float = 0.0  # a in η = η̃ · τ^a (docs/theory.md)
+    lr_temperature_exponent: float = 0.0  # a in η = η̃ · τ^a (docs/theory.md §3)
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
@@ -334,8 +335,13 @@ class SweepConfig:
     ray_address: str | None = None
     gpus_per_bank: float = 0.0
     cpus_per_bank: float = 1.0
+    # per-member, per-epoch logging to "tensorboard" and/or "mlflow" (optional extras); off
+    trackers: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "trackers", freeze(self.trackers))
+        for tracker in self.trackers:
+            _one_of("sweep.trackers", tracker, TRACKERS)
         object.__setattr__(self, "temperatures", freeze(parse_temperatures(self.temperatures)))
         object.__setattr__(self, "seeds", freeze(self.seeds))
         if self.lrs is not None:

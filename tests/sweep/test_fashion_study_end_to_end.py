@@ -8,16 +8,14 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from helpers_idx import write_family
 
 from tempcheck.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from helpers_idx import write_family  # noqa: E402
 
 RECIPE = ROOT / "configs" / "fashion_cnn.yaml"
 TINY = [

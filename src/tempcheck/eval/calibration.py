@@ -1,6 +1,6 @@
 """``calibration``: the ECE family before and after post-hoc scaling, for every member.
 
-Temperature scaling and vector scaling (Guo et al. 2017; REFERENCE.md §4) are fitted per member
+Temperature scaling and vector scaling (Guo et al. 2017; docs/theory.md §4) are fitted per member
 on the cached validation logits, in one banked optimisation (``eval/scaling/``), and judged on
 the cached test logits. ``test_nll``, ``test_ece`` ... score softmax(z / τ), the distribution the
 member was trained to output (as in the ``clean`` evaluation); the ``*_raw`` columns score the raw

@@ -1,6 +1,6 @@
 """Report section "Calibration": ECE / NLL against the training temperature τ before and after
 post-hoc scaling, the fitted temperature T against τ, reliability diagrams and a table
-(Guo et al. 2017; REFERENCE.md §4). Built from results.csv, eval.json and arrays.npz only.
+(Guo et al. 2017; docs/theory.md §4). Built from results.csv, eval.json and arrays.npz only.
 
 The plot functions here are pure (data → matplotlib ``Figure``, no pyplot state);
 :func:`reliability_figure` is also used by ``tempcheck calibrate --png``.
@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
+from .plots import panel_width
 from .rundata import RunData
 from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd
 
@@ -77,7 +78,7 @@ def reliability_grid(columns: list[tuple[str, Mapping, Mapping | None]], *,
     first row before scaling, the second after (omitted when every ``after`` is None)."""
     two = any(after is not None for _, _, after in columns)
     n_rows, n_cols = (2 if two else 1), max(1, len(columns))
-    fig = Figure(figsize=(3.2 * n_cols, 3.3 * n_rows), layout="constrained")
+    fig = Figure(figsize=(panel_width(n_cols, 3.2), 3.3 * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for j, (name, before, after) in enumerate(columns):
         for i, bins in enumerate([before, after][:n_rows]):
@@ -248,8 +249,9 @@ def build(run: RunData) -> Section:
         ("Test ECE and NLL against the training temperature τ: raw logits, at τ, and after "
          "post-hoc temperature / vector scaling fitted on the validation split (mean over runs "
          f"at each τ; {BAND_NOTE}).", calibration_vs_temperature_figure(ece, nll)),
-        ("Post-hoc temperature T fitted on the raw logits against τ; on the dashed line T = τ "
-         "the training temperature was already the calibrated one.",
+        ("Post-hoc temperature T fitted on the raw logits against τ (mean over runs; "
+         f"{BAND_NOTE}); on the dashed line T = τ the training temperature was already the "
+         "calibrated one.",
          fitted_temperature_figure(fitted)),
     ]
     columns = _reliability_columns(run, rows)
