@@ -1,12 +1,17 @@
-# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`;
+# a third, `make fashion`, runs the Fashion-MNIST temperature study (README).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+FASHION_STAMP := $(shell date +%Y%m%d-%H%M%S)
+FASHION_OUT ?= runs/fashion-$(FASHION_STAMP)
+FASHION_CONFIG ?= configs/fashion_cnn.yaml
+FASHION_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test fashion lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +28,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# the Fashion-MNIST study: gets the data when missing (Debian's dataset-fashion-mnist, as root),
+# runs the sweep, then prints the README's results table from the run folder.
+# Options: FASHION_OUT=DIR, FASHION_ARGS='--epochs 6 --seeds 0,1,2' (any sweep option)
+fashion: $(STAMP)
+	bash scripts/ensure_fashion_mnist.sh
+	$(BIN)/tempcheck sweep --config $(FASHION_CONFIG) --out $(FASHION_OUT) $(FASHION_ARGS)
+	$(BIN)/python scripts/study_table.py $(FASHION_OUT) > $(FASHION_OUT)/study_table.md
+	cat $(FASHION_OUT)/study_table.md
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 
 clean-venv:
 	rm -rf $(VENV)

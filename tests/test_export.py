@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ import tempcheck
 from tempcheck.cli import main
 from tempcheck.config import load_config
 from tempcheck.data.base import as_float
-from tempcheck.export import METADATA_FILE, load_member, read_metadata
+from tempcheck.export import METADATA_FILE, load_file, load_member, read_metadata
 from tempcheck.registry import create_model, load_dataset
 from tempcheck.sweep.run import run_sweep
 
@@ -111,7 +110,7 @@ def test_tempered_output_is_logits_over_tau(native_run, tmp_path):
 
 FRESH = textwrap.dedent("""
     import json, sys
-    site, model_path, x_path, out_path = sys.argv[1:5]
+    site, model_path, x_path, out_path, fmt = sys.argv[1:6]
 
     class RefuseTempcheck:
         def find_spec(self, name, path=None, target=None):
@@ -125,7 +124,10 @@ FRESH = textwrap.dedent("""
     warnings.simplefilter("ignore", DeprecationWarning)
     import torch
     files = {"tempcheck.json": ""}
-    model = torch.jit.load(model_path, _extra_files=files)
+    if fmt == "torchscript":
+        model = torch.jit.load(model_path, _extra_files=files)
+    else:
+        model = torch.export.load(model_path, extra_files=files).module()
     with torch.no_grad():
         torch.save(model(torch.load(x_path)), out_path)
     loaded = sorted(m for m in sys.modules if m.split(".")[0] == "tempcheck")
@@ -139,9 +141,11 @@ FRESH = textwrap.dedent("""
 """)
 
 
-def test_exported_member_loads_where_tempcheck_is_not_importable(python_run, tmp_path):
+@pytest.mark.parametrize("fmt", ["torchscript", "export"])
+def test_exported_member_loads_where_tempcheck_is_not_importable(python_run, tmp_path, fmt):
     out = tmp_path / "member.pt"
-    assert main(["export", str(python_run), "--temperature", "0.5", "--out", str(out)]) == 0
+    assert main(["export", str(python_run), "--temperature", "0.5", "--out", str(out),
+                 "--format", fmt]) == 0
     x = as_float(load_dataset("digits").test.x[:64]).float()
     torch.save(x, tmp_path / "x.pt")
     script = tmp_path / "fresh.py"
@@ -150,16 +154,16 @@ def test_exported_member_loads_where_tempcheck_is_not_importable(python_run, tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     proc = subprocess.run(
         [sys.executable, "-I", "-S", str(script), site, str(out), str(tmp_path / "x.pt"),
-         str(tmp_path / "z.pt")], cwd=tmp_path, env=env, capture_output=True, text=True,
+         str(tmp_path / "z.pt"), fmt], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"tempcheck_modules": [], "importable": False, "temperature": 0.5}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        here = torch.jit.load(str(out))
+    here, info = load_file(out)
+    assert info["format"] == fmt
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "z.pt"), here(x))
+        assert torch.equal(here(x), load_member(python_run, temperature=0.5)(x))
 
 
 def test_metadata_rides_inside_the_archive(native_run, tmp_path):

@@ -151,3 +151,17 @@ def test_evaluate_refuses_a_non_empty_folder(tmp_path):
     with pytest.raises(ConfigError):
         evaluate_model(lambda x: x, dataset="digits", out=tmp_path / "f",
                        evaluations=["dynamics"])
+
+
+def test_torch_export_file_evaluates_like_the_run(exported, tmp_path, capsys):
+    run, _ = exported
+    program = tmp_path / "m.pt2"
+    assert main(["export", str(run), "--temperature", "4", "--format", "export",
+                 "--out", str(program)]) == 0
+    out = tmp_path / "e"
+    assert main(["evaluate", "--model", str(program), "--temperatures", "1,4", "--eval",
+                 "clean,calibration", "--no-report", "--out", str(out)]) == 0, \
+        capsys.readouterr().err
+    rows, trained = _rows(out / "results.csv"), _rows(run / "results.csv")[0]
+    assert float(rows[1]["test_nll"]) == pytest.approx(float(trained["test_nll"]), rel=1e-5)
+    assert float(rows[0]["training_temperature"]) == 4.0

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corruptions", default="all",
                    help="all, benchmark, extras, a family (noise, blur, ...) or names a,b,c")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", default="auto",
+                   help="parameter table: auto (nearest standard size; the choice is printed), "
+                        "32 | cifar, 64 | tiny, 224 | imagenet")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", required=True)
     p = sub.add_parser("distill", help="distil one member of a sweep into a student bank, "
@@ -279,6 +282,7 @@ def cmd_dynamics(args) -> int:
 
 def cmd_corrupt(args) -> int:
     from .data.cifar_c import write_cifar_c_layout
+    from .data.corruptions import choose_table, parse_table
     from .progress import ConsoleProgress
     from .registry import load_dataset
     from .sweep.group import resolve_device
@@ -286,6 +290,7 @@ def cmd_corrupt(args) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty; choose a new --out (nothing was written)")
+    parse_table(args.table)  # a bad --table fails before the data are loaded
     device = resolve_device(args.device)
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     if data.kind != "image":
@@ -293,10 +298,12 @@ def cmd_corrupt(args) -> int:
     split = getattr(data, args.split)
     # "all" = every corruption defined for these images (saturate needs colour)
     corruptions = None if args.corruptions == "all" else args.corruptions
+    table = choose_table(*split.x.shape[-2:], args.table)
+    print(table.note)
     paths = write_cifar_c_layout(split.x, split.y, out, corruptions, args.seed, device=device,
-                                 progress=ConsoleProgress())
+                                 progress=ConsoleProgress(), profile=table.size)
     print(f"wrote {len(paths) - 1} corruptions x 5 severities of {len(split)} {args.split} "
-          f"images ({args.dataset}) to {out}")
+          f"images ({args.dataset}) to {out} with the {table.size} px table")
     return 0
 
 

@@ -5,9 +5,10 @@
   input normalisation inside (the bank's own ``InputNormalize``, or the plain module of a
   ``python:`` model behind it), optionally returning ``z / τ`` (the member's own predictive
   logits: softmax of them is the distribution its accuracy, NLL and ECE were measured on).
-- :func:`export_member` writes it as a TorchScript archive (``torch.jit.trace`` in eval mode):
-  ``torch.jit.load(path)`` runs it with plain torch, without tempcheck installed. The archive
-  carries ``tempcheck.json`` as an extra file (and the same JSON is written beside it as
+- :func:`export_member` writes it as a TorchScript archive (``torch.jit.trace`` in eval mode;
+  ``torch.jit.load(path)``) or, with ``format="export"``, a ``torch.export`` program with a
+  dynamic batch dimension (``torch.export.load(path).module()``): either runs with plain
+  torch, without tempcheck installed. The file carries ``tempcheck.json`` as an extra file (and the same JSON is written beside it as
   ``<out>.json``): training τ, seed, group and member index, what the output is, the input
   shape and normalisation, class names, the run's test accuracy of this member, the resolved
   config and the versions of the run and of the export.
@@ -158,37 +159,53 @@ def _load(run, temperature, seed, group, tempered, data_dir):
     return member.eval(), data
 
 
+FORMATS = ("torchscript", "export")
+
+
 def export_member(run: str | Path, out: str | Path, *, temperature: float | None = None,
                   seed: int | None = None, group: str | None = None, tempered: bool = False,
-                  data_dir: str | None = None) -> dict:
-    """Write member (τ, seed) of ``run`` to ``out`` as TorchScript plus ``<out>.json``.
+                  data_dir: str | None = None, format: str = "torchscript") -> dict:
+    """Write member (τ, seed) of ``run`` to ``out`` plus ``<out>.json``.
 
-    The traced module is checked against the eager one on test images (identical outputs)
-    before anything is written; returns the metadata (with ``check_max_abs_diff``)."""
+    ``format``: ``"torchscript"`` (``torch.jit.trace``; load with ``torch.jit.load``) or
+    ``"export"`` (``torch.export`` with a dynamic batch dimension; load with
+    ``torch.export.load(path).module()``). The compiled module is checked against the eager
+    one on 8 test images (it was built from 2, so the batch size is not baked in) before
+    anything is written; returns the metadata (with ``check_max_abs_diff``)."""
     from .atomic import atomic_write_json
     from .data.base import as_float
 
+    if format not in FORMATS:
+        raise TempcheckError(f"unknown export format {format!r}; use {' or '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and out.is_dir():
         raise TempcheckError(f"--out {out} is a folder; give a file name such as member.pt")
     member, data = _load(run, temperature, seed, group, tempered, data_dir)
     example = as_float(data.test.x[:8]).float()
     with torch.no_grad(), _quiet_torchscript():
-        # traced on 2 images, checked on 8: the batch size is not baked into the graph
-        traced = torch.jit.trace(member, example[:2], check_trace=False)
-        eager_out, traced_out = member(example), traced(example)
-    diff = float((eager_out - traced_out).abs().max())
-    if not torch.allclose(eager_out, traced_out, rtol=0, atol=1e-6):
-        raise TempcheckError(f"the traced member differs from the eager one by {diff:.3g}; "
+        if format == "torchscript":
+            compiled = torch.jit.trace(member, example[:2], check_trace=False)
+            run_compiled, loader = compiled, "torch.jit.load(path)"
+        else:
+            batch = torch.export.Dim("batch", min=1)
+            compiled = torch.export.export(member, (example[:2],),
+                                           dynamic_shapes={"x": {0: batch}})
+            run_compiled, loader = compiled.module(), "torch.export.load(path).module()"
+        eager_out, compiled_out = member(example), run_compiled(example)
+    diff = float((eager_out - compiled_out).abs().max())
+    if not torch.allclose(eager_out, compiled_out, rtol=0, atol=1e-6):
+        raise TempcheckError(f"the {format} member differs from the eager one by {diff:.3g}; "
                              "its forward depends on more than the input shape")
-    info = dict(member.info, check_max_abs_diff=diff,
-                exported=_dt.datetime.now().isoformat(timespec="seconds"),
-                loader="torch.jit.load(path)")
+    info = dict(member.info, check_max_abs_diff=diff, format=format, loader=loader,
+                exported=_dt.datetime.now().isoformat(timespec="seconds"))
     text = json.dumps(info, indent=1, default=str)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with _quiet_torchscript():
-        torch.jit.save(traced, str(tmp), _extra_files={METADATA_FILE: text})
+        if format == "torchscript":
+            torch.jit.save(compiled, str(tmp), _extra_files={METADATA_FILE: text})
+        else:
+            torch.export.save(compiled, str(tmp), extra_files={METADATA_FILE: text})
     tmp.replace(out)
     atomic_write_json(sidecar_path(out), info)
     return info
@@ -209,16 +226,29 @@ def sidecar_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def read_metadata(path: str | Path) -> dict:
-    """The ``tempcheck.json`` of an exported member ({} for a TorchScript file without it)."""
+def load_file(path: str | Path):
+    """``(module, metadata)`` of a TorchScript archive or a ``torch.export`` program (what
+    :func:`export_member` writes, or any ``torch.jit.save`` / ``torch.export.save`` file);
+    metadata is ``{}`` for a file without ``tempcheck.json``. TorchScript loads in eval mode.
+    Anything else is a :class:`RunFolderError`."""
     files = {METADATA_FILE: ""}
     try:
         with _quiet_torchscript():
-            torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-    except Exception as exc:  # noqa: BLE001 - not a TorchScript archive: a user error
-        raise RunFolderError(f"{path} is not a TorchScript file: {exc}") from None
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=files).eval()
+    except RuntimeError:
+        files = {METADATA_FILE: ""}
+        try:
+            module = torch.export.load(str(path), extra_files=files).module()
+        except Exception as exc:  # noqa: BLE001 - neither format: one line for the user
+            raise RunFolderError(f"cannot load {path} as TorchScript or torch.export "
+                                 f"({type(exc).__name__})") from None
     raw = files[METADATA_FILE]
-    return json.loads(raw) if raw else {}
+    return module, (json.loads(raw) if raw else {})
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The ``tempcheck.json`` of an exported member ({} for a file without it)."""
+    return load_file(path)[1]
 
 
 def add_export_parser(sub) -> None:
@@ -232,17 +262,20 @@ def add_export_parser(sub) -> None:
     p.add_argument("--tempered", action="store_true",
                    help="output z / τ (the member's own predictive logits) instead of z")
     p.add_argument("--data-dir", help="where the run's dataset lives now")
+    p.add_argument("--format", choices=FORMATS, default="torchscript",
+                   help="torchscript (torch.jit.load) or export (torch.export.load)")
     p.add_argument("--out", required=True, help="file to write, e.g. member.pt")
 
 
 def cmd_export(args) -> int:
     info = export_member(args.run, args.out, temperature=args.temperature, seed=args.seed,
-                         group=args.group, tempered=args.tempered, data_dir=args.data_dir)
+                         group=args.group, tempered=args.tempered, data_dir=args.data_dir,
+                         format=args.format)
     acc = info.get("test_acc")
     print(f"member τ={info['temperature']:g} seed {info['seed']} ({info['group']}, member "
           f"{info['member']}) of {info['model']} on {info['dataset']}"
           + (f": test accuracy {100 * acc:.2f}%" if acc is not None else ""))
     print(f"output: {info['output']} (B, {info['num_classes']}); input (B, "
           f"{', '.join(str(s) for s in info['input']['shape'])}) in [0, 1], normalised inside")
-    print(f"wrote {args.out} (load: torch.jit.load) and {sidecar_path(args.out)}")
+    print(f"wrote {args.out} (load: {info['loader']}) and {sidecar_path(args.out)}")
     return 0

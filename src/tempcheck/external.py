@@ -61,26 +61,18 @@ class SharedWeightsBank(nn.Module):
 
 
 def load_model_file(path: str | Path) -> tuple[Callable, dict]:
-    """A TorchScript archive (``tempcheck export`` or ``torch.jit.save``) or a ``torch.export``
-    program (``torch.export.save``) as a callable in eval mode, and its tempcheck metadata."""
-    from .export import _quiet_torchscript, read_metadata
+    """A TorchScript archive (``tempcheck export``, ``torch.jit.save``) or a ``torch.export``
+    program (``torch.export.save``) as a callable, and its tempcheck metadata."""
+    from .export import load_file
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {str(path)!r} does not exist")
     try:
-        with _quiet_torchscript():
-            module = torch.jit.load(str(path), map_location="cpu")
-        return module.eval(), read_metadata(path)
-    except RuntimeError:
-        pass
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - neither format: one line for the user
-        raise ModelError(f"cannot load {path} as TorchScript or torch.export "
-                         f"({type(exc).__name__}); a state dict needs its model code: build "
-                         "the module and call tempcheck.evaluate_model on it") from None
-    return program.module(), {}
+        return load_file(path)
+    except RunFolderError as exc:
+        raise ModelError(f"{exc}; a state dict needs its model code: build the module and "
+                         "call tempcheck.evaluate_model on it") from None
 
 
 def _probe(model: Callable, data) -> None:

@@ -180,3 +180,49 @@ def test_released_folders(bank, digits, tmp_path):
     assert np.allclose(result.arrays["accuracy"][:, 0, 0], want.mean(0).numpy())
     with pytest.raises(DataError, match="missing severity folder"):
         run(context(bank, digits, corruptions_dir=str(tmp_path), severities=[3]))
+
+
+class _Log:
+    """A Progress that keeps its log lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def task(self, name, total=None):
+        from tempcheck.progress import ProgressTask
+
+        return ProgressTask()
+
+    def log(self, message):
+        self.lines.append(message)
+
+
+def test_table_auto_is_recorded_and_said(bank, digits):
+    ctx = context(bank, digits, corruptions="contrast", severities=5, n_images=8)
+    ctx.progress = _Log()
+    info = run(ctx).info
+    assert info["table"]["size"] == 32 and info["table"]["auto"] is True
+    assert info["table"]["dataset"] == "CIFAR-10-C" and "8 px" in info["table"]["reason"]
+    assert len(ctx.progress.lines) == 1 and "32 px (CIFAR-10-C) table" in ctx.progress.lines[0]
+
+
+@pytest.mark.parametrize("table", [224, "imagenet", "224"])
+def test_table_option_sets_the_parameters(bank, digits, table):
+    result = run(context(bank, digits, corruptions="contrast", severities=5, n_images=0,
+                         table=table))
+    assert result.info["table"]["size"] == 224 and result.info["table"]["auto"] is False
+    x = digits.test.x
+    corrupted = torch.cat([c for _, c in C.iter_corrupted(x, "contrast", 5, profile=224)])
+    # the example image is the first test image under the ImageNet table (c = 0.05, not 0.15)
+    assert np.array_equal(result.arrays["examples"][0, 0], C.quantize_uint8(corrupted[:1])[0])
+    assert not np.array_equal(result.arrays["examples"][0, 0], C.quantize_uint8(
+        C.corrupt(x[:1], "contrast", 5))[0])
+    want = (predict(bank, corrupted).argmax(-1) == digits.test.y.view(-1, 1)).double().mean(0)
+    assert np.allclose(result.arrays["accuracy"][:, 0, 0], want.numpy())
+
+
+def test_table_option_errors(bank, digits, tmp_path):
+    with pytest.raises(ConfigError, match="eval.corruption.table must be one of"):
+        run(context(bank, digits, table="huge"))
+    with pytest.raises(ConfigError, match="released data"):
+        run(context(bank, digits, table=224, corruptions_dir=str(tmp_path)))

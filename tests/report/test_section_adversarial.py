@@ -22,7 +22,7 @@ TAUS = (0.1, 1.0, 10.0)
 ATTACKS = ("fgsm", "pgd_ce_tau", "pgd_ce_raw", "pgd_margin", "pgd_dlr")
 
 
-def _write_run(root, with_eval: bool = True):
+def _write_run(root, with_eval: bool = True, info_extra=None, row_extra=None):
     """Two seeds (groups) × three temperatures; τ = 0.1 is masked in seed 0 only."""
     rng = np.random.default_rng(0)
     rows = []
@@ -43,11 +43,13 @@ def _write_run(root, with_eval: bool = True):
                        masking_suspected=masked,
                        masking_reason="zero input gradients on 90% of inputs" if masked else "",
                        robust_verdict="masked" if masked else "not robust")
+            row.update(row_extra or {})
             rows.append(row)
         if with_eval:
             (gdir / "eval.json").write_text(json.dumps({"adversarial": {
                 "suite": "quick", "eps": 0.1, "eps_default": "digits", "n_examples": 200,
-                "diag_examples": 8, "alpha": 0.025, "eps_factors": [0.5, 1, 2, 4]}}))
+                "diag_examples": 8, "alpha": 0.025, "eps_factors": [0.5, 1, 2, 4],
+                **(info_extra or {})}}))
             np.savez(gdir / "arrays.npz", **{
                 "adversarial/logits_clean": rng.normal(size=(8, 3, 10)).astype(np.float32),
                 "adversarial/logits_adv": rng.normal(size=(8, 3, 10)).astype(np.float32),
@@ -108,3 +110,20 @@ def test_masking_flags_read_back_from_csv(tmp_path, value, expected):
     for r in run.results:
         r["masking_suspected"] = value
     assert f"Masking suspected for {expected * 6} of 6 members." in build(run).markdown
+
+
+def test_a_cheap_suite_is_shown_as_an_upper_bound(tmp_path):
+    md = build(_write_run(tmp_path, info_extra={"worst_is_upper_bound": True})).markdown
+    assert "upper bound" in md and "worst case (upper bound)" in md and "unverified" in md
+
+
+def test_survivors_only_attacks_show_the_worst_case_after_each(tmp_path):
+    order = list(ATTACKS) + ["apgd_ce", "apgd_t", "square"]
+    attacks = {a: {"survivors_only": a in ("apgd_ce", "apgd_t", "square")} for a in order}
+    run = _write_run(tmp_path, info_extra={"suite": "auto", "order": order, "attacks": attacks},
+                     row_extra={"worst_upto_apgd_ce": 0.28, "worst_upto_apgd_t": 0.26,
+                                "worst_upto_square": 0.25})
+    md = build(run).markdown
+    assert "still robust: APGD-CE, APGD-T, Square (black-box)" in md
+    assert "worst after APGD-T" in md and "0.260" in md
+    assert "worst case (upper bound)" not in md and "overstates robustness: its worst" not in md

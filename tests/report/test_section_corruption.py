@@ -120,3 +120,17 @@ def test_plot_functions_are_pure():
     assert len(plot_example_grid(colour, ["a", "b"], [1, 2, 3, 4, 5]).axes) == 10
     grey = colour[:, :, :1]
     assert len(plot_example_grid(grey, ["a", "b"], [1, 2, 3, 4, 5], grey[0, 0]).axes) == 12
+
+
+def test_settings_text_says_which_parameter_table():
+    from tempcheck.data.corruptions import choose_table
+    from tempcheck.report.section_corruption import _settings_text
+
+    base = {"corruptions": ["fog"], "severities": [1], "n_images": 4, "source": "generated"}
+    auto = _settings_text({**base, "table": choose_table(100, 150).to_dict()})
+    assert "the 64 px (Tiny-ImageNet-C) table, picked automatically" in auto
+    forced = _settings_text({**base, "table": choose_table(100, 150, 224).to_dict()})
+    assert "the 224 px (ImageNet-C) table, as asked" in forced
+    assert "the 32 px table" in _settings_text({**base, "profile": 32})  # older runs
+    released = _settings_text({**base, "source": "released cifar: /x", "table": None})
+    assert "released files" in released

@@ -9,6 +9,14 @@ result is the same as attacking member k alone with the same seed: random draws 
 Square's proposals) are made once per example and shared by all members, drawn for the whole
 batch.
 
+Early exit (``active``): an attack can be told to attack only some (example, member) pairs,
+e.g. those still robust after earlier attacks. The active pairs are *packed*: member k's active
+examples fill column k of a ``(B', K, ...)`` batch, B' = the largest count over members, so the
+cost follows the member with the most survivors rather than the number of examples any member
+still needs. Random draws are still made once per original example (for the whole batch) and
+read off per slot, so an example gets the same draws whether or not the others are attacked,
+and member k of a bank still equals member k attacked alone.
+
 While attacking, the model is put in eval mode; its previous train/eval mode is restored
 afterwards, also on error. Parameter gradients are never accumulated (input gradients come from
 ``torch.autograd.grad``).
@@ -17,6 +25,7 @@ afterwards, also on error. Parameter gradients are never accumulated (input grad
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 
@@ -84,24 +93,81 @@ def ascent_direction(grad: torch.Tensor, norm: str) -> torch.Tensor:
     return grad / _bk(lp_norm(grad, "l2")).clamp_min(1e-12)
 
 
+@dataclass(frozen=True)
+class Packing:
+    """Where the slots of a packed ``(B', K, ...)`` batch come from.
+
+    ``rows`` ``(B', K)``: the row of the unpacked batch that slot (j, k) holds (member k's j-th
+    active example); ``valid`` ``(B', K)``: false for padding (a member with fewer active
+    examples than B'); ``ids`` ``(B', K)``: the example each slot holds, numbered within the
+    ``examples`` examples whose random draws are shared (the original batch, also after packing
+    a packed batch again); ``batch``: B, the rows of the batch that was packed.
+    """
+
+    rows: torch.Tensor
+    valid: torch.Tensor
+    ids: torch.Tensor
+    examples: int
+    batch: int
+
+    @classmethod
+    def identity(cls, batch: int, members: int, device=None) -> Packing:
+        """Every example for every member: slot (j, k) holds example j."""
+        rows = torch.arange(batch, device=device)[:, None].expand(batch, members)
+        return cls(rows, torch.ones_like(rows, dtype=torch.bool), rows, batch, batch)
+
+    def pack(self, active: torch.Tensor) -> Packing:
+        """The packing of the active slots ``(B, K)`` of the batch this packing describes."""
+        counts = active.sum(0)  # (K,)
+        width = int(counts.max()) if active.numel() else 0
+        # a stable sort puts each member's active rows first, in their original order
+        order = torch.argsort((~active).to(torch.int8), dim=0, stable=True)[:width]  # (B', K)
+        valid = torch.arange(width, device=active.device)[:, None] < counts[None, :]
+        return Packing(order, valid, self.ids.gather(0, order), self.examples, active.shape[0])
+
+    def gather(self, t: torch.Tensor) -> torch.Tensor:
+        """``(B, K, ...)`` (or ``(B,)``, shared by the members) → the packed ``(B', K, ...)``."""
+        if t.dim() == 1:
+            return t[self.rows]
+        members = torch.arange(self.rows.shape[1], device=t.device)
+        return t[self.rows, members[None, :]]
+
+    def scatter(self, dst: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+        """Write the valid slots of ``src`` ``(B', K, ...)`` into a copy of ``dst``
+        ``(B, K, ...)`` (padding is dropped)."""
+        out = dst.clone()
+        j, k = self.valid.nonzero(as_tuple=True)
+        out[self.rows[j, k], k] = src[j, k].to(out.dtype)
+        return out
+
+    def per_slot(self, draw: torch.Tensor) -> torch.Tensor:
+        """A draw made per example ``(examples, ...)`` read off per slot → ``(B', K, ...)``."""
+        return draw[self.ids]
+
+
 def random_start(
-    x0: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None
+    x0: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None,
+    packing: Packing | None = None,
 ) -> torch.Tensor:
     """A uniform random point of the ε-ball around ``x0`` ``(B, K, C, H, W)``, clipped to [0, 1].
 
-    One draw per example, shared by all members (so a banked attack equals K single ones). For
-    L2 the direction is Gaussian and the radius ε·U^{1/d} (uniform in the ball).
+    One draw per example (of ``packing``'s examples; default: the B rows), shared by all
+    members (so a banked attack equals K single ones). For L2 the direction is Gaussian and the
+    radius ε·U^{1/d} (uniform in the ball).
     """
-    shape = (x0.shape[0], 1, *x0.shape[2:])
+    if packing is None:
+        packing = Packing.identity(x0.shape[0], x0.shape[1], x0.device)
+    shape = (packing.examples, *x0.shape[2:])
     if norm == "linf":
         noise = (rand(shape, generator, x0.device) * 2.0 - 1.0) * eps
     else:
         direction = randn(shape, generator, x0.device)
-        direction = direction / _bk(lp_norm(direction, "l2")).clamp_min(1e-12)
-        d = direction[0, 0].numel()
-        radius = rand((shape[0], 1), generator, x0.device) ** (1.0 / d) * eps
-        noise = direction * _bk(radius)
-    return project(x0 + noise, x0, eps, norm)
+        direction = direction / direction.flatten(1).norm(dim=1).clamp_min(1e-12).view(
+            -1, *[1] * (direction.dim() - 1))
+        d = direction[0].numel()
+        radius = rand((shape[0],), generator, x0.device) ** (1.0 / d) * eps
+        noise = direction * radius.view(-1, *[1] * (direction.dim() - 1))
+    return project(x0 + packing.per_slot(noise.to(x0.device)), x0, eps, norm)
 
 
 def rand(shape, generator: torch.Generator | None, device) -> torch.Tensor:
@@ -122,10 +188,11 @@ class BestTracker:
     ``(B, K)``; ``x`` / ``loss`` / ``done`` hold the current choice.
     """
 
-    def __init__(self, x: torch.Tensor):
+    def __init__(self, x: torch.Tensor, done: torch.Tensor | None = None):
         self.x = x.clone()
         self.loss = torch.full(x.shape[:2], float("-inf"), device=x.device)
-        self.done = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+        self.done = (done.clone() if done is not None
+                     else torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device))
 
     def update(self, x: torch.Tensor, loss: torch.Tensor, success: torch.Tensor) -> None:
         better = ~self.done & (success | (loss > self.loss))
@@ -145,8 +212,14 @@ class Attack:
         seed / generator: random draws come from ``generator`` if given, else from a CPU
             generator seeded with ``seed``.
 
-    ``attack(x, y, target=None)`` → ``(B, K, C, H, W)``. With ``target`` (``(B,)`` or
-    ``(B, K)``) the attack is targeted and succeeds when the member predicts the target.
+    ``attack(x, y, target=None, active=None)`` → ``(B, K, C, H, W)``. With ``target``
+    (``(B,)`` or ``(B, K)``) the attack is targeted and succeeds when the member predicts the
+    target. With ``active`` (``(B, K)`` bool) only those pairs are attacked (packed, see the
+    module docstring); the others come back as their clean input.
+
+    Subclasses implement ``perturb(x0, y, target)`` on per-member clean copies; ``x0`` may be a
+    packed batch, ``y`` / ``target`` are then ``(B', K)``, and ``self.packing`` says which
+    example each slot holds (random draws go through it; padding slots are never successes).
     """
 
     name = "attack"
@@ -174,7 +247,8 @@ class Attack:
         self.success_on_target = True  # APGD-T counts any misclassification instead
 
     # -- entry point --------------------------------------------------------------------------
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None):
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+                 active: torch.Tensor | None = None):
         x = x.detach().float()
         if x.numel() and (x.min() < 0 or x.max() > 1):
             raise ValueError("attacks work on images in [0, 1]; got values outside that range")
@@ -182,7 +256,24 @@ class Attack:
         target = target.to(x.device) if target is not None else None
         with eval_mode(self.model), torch.enable_grad():
             x0 = per_member(x, self.member_count(x))
-            return self.perturb(x0, y, target).detach()
+            self.packing = Packing.identity(x0.shape[0], x0.shape[1], x0.device)
+            if active is None:
+                return self.perturb(x0, y, target).detach()
+            active = active.to(x0.device)
+            if tuple(active.shape) != tuple(x0.shape[:2]):
+                raise ValueError(f"active must be (B, K) = {tuple(x0.shape[:2])}, "
+                                 f"got {tuple(active.shape)}")
+            if not active.any():
+                return x0
+            packing = self.packing = self.packing.pack(active)
+            y_k = y.unsqueeze(1).expand(x0.shape[:2]) if y.dim() == 1 else y
+            t_k = None if target is None else (
+                target.unsqueeze(1).expand(x0.shape[:2]) if target.dim() == 1 else target)
+            x_adv = self.perturb(packing.gather(x0), packing.gather(y_k),
+                                 None if t_k is None else packing.gather(t_k))
+            return packing.scatter(x0, x_adv.detach())
+
+    packing: Packing  # of the current call: which example each slot of ``perturb``'s batch holds
 
     def perturb(self, x0: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
         """Adversarial examples ``(B, K, C, H, W)`` from per-member clean copies ``x0``."""
@@ -211,6 +302,20 @@ class Attack:
         if target is not None and self.success_on_target:
             return pred == (target.unsqueeze(1) if target.dim() == 1 else target)
         return pred != (y.unsqueeze(1) if y.dim() == 1 else y)
+
+    def padding(self, x0: torch.Tensor) -> torch.Tensor:
+        """``(B', K)`` bool: the slots of ``perturb``'s batch that hold no example."""
+        packing = getattr(self, "packing", None)
+        if packing is None or packing.valid.shape != x0.shape[:2]:
+            return torch.zeros(x0.shape[:2], dtype=torch.bool, device=x0.device)
+        return ~packing.valid
+
+    def unpack_stat(self, stat: torch.Tensor, fill: float) -> torch.Tensor:
+        """A per-slot statistic ``(B', K)`` of ``perturb``'s batch → ``(B, K)`` of the caller's
+        batch (``fill`` where nothing was attacked)."""
+        full = torch.full((self.packing.batch, *stat.shape[1:]), fill, dtype=stat.dtype,
+                          device=stat.device)
+        return self.packing.scatter(full, stat)
 
     def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
         """``(logits, loss (B, K), ∇ₓ loss (B, K, C, H, W))`` in one forward and backward."""

@@ -49,7 +49,8 @@ class PGD(Attack):
         history = torch.zeros((self.steps + 1, *x0.shape[:2]), dtype=torch.bool, device=x0.device)
         x = x0
         for _ in range(self.restarts):
-            x = random_start(x0, self.eps, self.norm, self.generator) if self.random_start else x0
+            x = (random_start(x0, self.eps, self.norm, self.generator, self.packing)
+                 if self.random_start else x0)
             broken = torch.zeros_like(best.done)
             for t in range(self.steps + 1):
                 if t < self.steps:
@@ -68,5 +69,7 @@ class PGD(Attack):
                 if t < self.steps:
                     x = project(x + self.alpha * ascent_direction(grad, self.norm), x0,
                                 self.eps, self.norm)
-        self.history = history if self.keep_best else None
+        # (steps + 1, B, K) in the caller's layout; pairs not attacked read as never broken
+        self.history = (self.unpack_stat(history.permute(1, 2, 0), 0).permute(2, 0, 1)
+                        if self.keep_best else None)
         return best.x if self.keep_best else x

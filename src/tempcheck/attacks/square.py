@@ -54,14 +54,21 @@ class Square(Attack):
         self.n_queries: torch.Tensor | None = None  # (B, K) queries used, after a call
 
     def _sign(self, shape, device) -> torch.Tensor:
-        return rand(shape, self.generator, device).lt(0.5).float() * 2.0 - 1.0
+        """±1 per example of the packing, read off per slot: ``(B', K, *shape)``."""
+        draw = rand((self.packing.examples, *shape), self.generator, device)
+        return self.packing.per_slot(draw.lt(0.5).float() * 2.0 - 1.0)
+
+    def _uniform(self, device) -> torch.Tensor:
+        """U[0, 1) per example of the packing, read off per slot: ``(B', K)``."""
+        return self.packing.per_slot(rand((self.packing.examples,), self.generator, device))
 
     @torch.no_grad()
     def perturb(self, x0: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None):
-        b, _, c, h, w = x0.shape
-        x_best = (x0 + self.eps * self._sign((b, 1, c, 1, w), x0.device)).clamp(0.0, 1.0)
+        _, _, c, h, w = x0.shape
+        x_best = (x0 + self.eps * self._sign((c, 1, w), x0.device)).clamp(0.0, 1.0)
         logits = self.logits(x_best)
-        loss, done = self.loss(logits, y, target), self.success(logits, y, target)
+        loss = self.loss(logits, y, target)
+        done = self.success(logits, y, target) | self.padding(x0)
         n_queries = torch.ones_like(loss)
         for i in range(1, self.queries):
             active = ~done
@@ -70,9 +77,9 @@ class Square(Attack):
             side = round(math.sqrt(self.p_schedule(i) * h * w))
             side = max(1, min(side, h - 1))
             # one proposal per example, drawn for the whole batch (bank equivalence)
-            top = (rand((b,), self.generator, x0.device) * (h - side + 1)).long()
-            left = (rand((b,), self.generator, x0.device) * (w - side + 1)).long()
-            signs = self._sign((b, 1, c, 1, 1), x0.device)
+            top = (self._uniform(x0.device) * (h - side + 1)).long()  # (B', K)
+            left = (self._uniform(x0.device) * (w - side + 1)).long()
+            signs = self._sign((c, 1, 1), x0.device)  # (B', K, C, 1, 1)
             rows = active.any(1).nonzero().squeeze(1)
             x_new = self._propose(x0[rows], x_best[rows], top[rows], left[rows], side,
                                   signs[rows])
@@ -84,7 +91,7 @@ class Square(Attack):
             done[rows] |= better & self.success(
                 logits, y[rows], target[rows] if target is not None else None)
             n_queries[rows] += active[rows].float()
-        self.n_queries = n_queries
+        self.n_queries = self.unpack_stat(n_queries, 0.0)
         return x_best
 
     def p_schedule(self, query: int) -> float:
@@ -92,12 +99,13 @@ class Square(Attack):
 
     def _propose(self, x0, x_best, top, left, side, signs) -> torch.Tensor:
         """Set the window of every member's current image to x0 ± ε (clipped); a member whose
-        window would not change takes the opposite signs. Shapes ``(B, K, C, H, W)``."""
+        window would not change takes the opposite signs. Images ``(B, K, C, H, W)``, window
+        corners ``(B, K)``, signs ``(B, K, C, 1, 1)``."""
         hh = torch.arange(x0.shape[-2], device=x0.device)
         ww = torch.arange(x0.shape[-1], device=x0.device)
-        in_h = (hh >= top[:, None]) & (hh < top[:, None] + side)  # (B, H)
-        in_w = (ww >= left[:, None]) & (ww < left[:, None] + side)  # (B, W)
-        window = (in_h[:, :, None] & in_w[:, None, :])[:, None, None]  # (B, 1, 1, H, W)
+        in_h = (hh >= top[..., None]) & (hh < top[..., None] + side)  # (B, K, H)
+        in_w = (ww >= left[..., None]) & (ww < left[..., None] + side)  # (B, K, W)
+        window = (in_h[..., :, None] & in_w[..., None, :])[:, :, None]  # (B, K, 1, H, W)
         cand = (x0 + self.eps * signs).clamp(0.0, 1.0)
         unchanged = ((cand - x_best).abs() < 1e-7) | ~window
         same = unchanged.flatten(2).all(-1)  # (B, K)

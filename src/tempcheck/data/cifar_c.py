@@ -1,6 +1,6 @@
 """Released corruption datasets on disk, and a writer of the CIFAR-10-C layout.
 
-Layouts (corruptions.md §4, REFERENCE.md §6):
+Layouts (as released by Hendrycks & Dietterich, ICLR 2019):
 
 - **CIFAR-10-C / CIFAR-100-C**: ``<root>/<corruption>.npy``, uint8 ``(N, H, W, C)`` (released:
   ``(50000, 32, 32, 3)``), severities 1..5 stacked in order, so severity s is rows

@@ -1,6 +1,6 @@
 """Corruption robustness of every member: accuracy on 19 corruptions x 5 severities.
 
-Hendrycks & Dietterich, ICLR 2019 (REFERENCE.md §6; corruptions.md §5). The same corrupted
+Hendrycks & Dietterich, ICLR 2019 (arXiv 1903.12261). The same corrupted
 batch goes through the whole bank (one forward gives ``(B, K, C)`` logits), so every member
 sees identical images. Images are either generated in memory from the test split by
 ``data.corruptions`` (seeded with ``options.seed``, identical across groups and to
@@ -19,6 +19,11 @@ Options (``eval.corruption``):
 - ``corruptions_dir``: released data instead of generated images.
 - ``seed``: corruption seed (default 0).
 - ``pixel_scale``: override of the pixel-size scale of ``data.corruptions.corrupt``.
+- ``table``: the parameter table of generated corruptions: ``auto`` (default: the standard size
+  nearest to the images' shorter side; a note says which and why), ``32`` / ``cifar``, ``64`` /
+  ``tiny``, ``224`` / ``imagenet``. Recorded in eval.json (``table``: size, dataset, whether
+  picked automatically, why). Released data carry
+  their own parameters, so an explicit table with ``corruptions_dir`` is an error.
 
 results.csv columns (one value per member):
 
@@ -62,6 +67,17 @@ class CorruptionOptions:
     corruptions_dir: str | None = None
     seed: int = 0
     pixel_scale: float | None = None
+    table: Any = "auto"
+
+    def __post_init__(self) -> None:
+        try:
+            asked = C.parse_table(self.table)
+        except ConfigError:
+            raise ConfigError(f"eval.corruption.table must be one of "
+                              f"{', '.join(C.TABLE_CHOICES)}, got {self.table!r}") from None
+        if asked is not None and self.corruptions_dir:
+            raise ConfigError("eval.corruption.table does not apply to released data "
+                              "(corruptions_dir): their parameters are fixed; leave it auto")
 
 
 def run(ctx: EvalContext) -> EvalResult:
@@ -95,6 +111,8 @@ def run(ctx: EvalContext) -> EvalResult:
             lo += x.shape[0]
         pending.clear()
 
+    if source.table is not None:
+        ctx.progress.log(source.table.note)
     task = ctx.progress.task(NAME, total=len(names) * len(severities))
     try:
         for ci, name in enumerate(names):
@@ -134,6 +152,7 @@ def run(ctx: EvalContext) -> EvalResult:
     result.info = {
         "corruptions": list(names), "severities": severities, "n_images": source.n_images,
         "source": source.description, "seed": opts.seed, "profile": source.profile,
+        "table": None if source.table is None else source.table.to_dict(),
         "pixel_scale": source.pixel_scale, "skipped": source.skipped,
         "baseline_member": baseline,
         "baseline_temperature": float(ctx.temperatures[baseline]),
@@ -245,12 +264,14 @@ class _GeneratedSource:
         self.names, self.skipped = names, skipped
         self.seed, self.pixel_scale = opts.seed, opts.pixel_scale
         self.n_images = int(idx.numel())
-        self.profile = C.profile_for(*self.x.shape[-2:])
+        self.table = C.choose_table(*self.x.shape[-2:], opts.table)
+        self.profile = self.table.size
         self.description = "generated"
 
     def batches(self, name: str, severity: int):
         for lo, chunk in C.iter_corrupted(self.x, name, severity, seed=self.seed,
-                                          device=self.device, pixel_scale=self.pixel_scale):
+                                          device=self.device, profile=self.profile,
+                                          pixel_scale=self.pixel_scale):
             yield chunk, self.y[lo : lo + chunk.shape[0]]
 
     def clean_first(self) -> torch.Tensor:
@@ -275,7 +296,7 @@ class _ReleasedSource:
         self.names = tuple(n for n in wanted if n in present)
         self.skipped = skipped + missing
         self.n_option, self.seed = opts.n_images, opts.seed
-        self.pixel_scale, self.profile = None, None
+        self.pixel_scale, self.profile, self.table = None, None, None
         self.description = f"released {self.layout}: {self.root}"
         self.classes = (list(ctx.data.class_names) or None) if self.layout == "folders" else None
         self.indices: np.ndarray | None = None

@@ -26,12 +26,13 @@ TITLE = "Adversarial robustness"
 EVALUATION = "adversarial"
 ATTACK_LABELS = {
     "fgsm": "FGSM (CE_τ)", "pgd_ce_tau": "PGD CE_τ", "pgd_ce_raw": "PGD CE raw",
-    "pgd_margin": "PGD margin", "pgd_dlr": "PGD DLR", "apgd_ce": "APGD-CE", "apgd_t": "APGD-T",
-    "square": "Square (black-box)",
+    "pgd_margin": "PGD margin", "pgd_dlr": "PGD DLR", "apgd_ce": "APGD-CE", "apgd_dlr": "APGD-DLR",
+    "apgd_t": "APGD-T", "square": "Square (black-box)",
 }
 DIAGNOSTICS = (
-    ("grad_zero_share", "zero-gradient share"), ("masking_ce_gap", "CE − margin/DLR gap"),
-    ("masking_fgsm_gap", "PGD − FGSM gap"), ("masking_blackbox_gap", "white-box − Square gap"),
+    ("grad_zero_share", "zero-gradient share CE_τ"), ("grad_zero_share_raw", "… raw CE"),
+    ("masking_ce_gap", "CE_τ − margin/DLR gap"), ("masking_ce_raw_gap", "raw CE − margin/DLR gap"),
+    ("masking_fgsm_gap", "PGD − FGSM gap"), ("masking_blackbox_gap", "only Square breaks"),
     ("masking_steps_drop", "drop with more steps"), ("masking_eps_large_acc", "robust at max ε"),
 )
 
@@ -181,16 +182,34 @@ def _logit_panels(run: RunData, rows: list[dict], max_panels: int = 4) -> list:
     return [first[t] for t in taus]
 
 
+def _info(run: RunData) -> dict:
+    return next((e[EVALUATION] for e in run.evals.values() if EVALUATION in e), {})
+
+
 def _settings_text(run: RunData) -> str:
-    info = next((e[EVALUATION] for e in run.evals.values() if EVALUATION in e), {})
+    info = _info(run)
     if not info:
         return ""
-    return (
+    attacks = info.get("attacks", {})
+    order = info.get("order", list(attacks))
+    every = [ATTACK_LABELS.get(a, a) for a in order if not attacks.get(a, {}).get("survivors_only")]
+    after = [ATTACK_LABELS.get(a, a) for a in order if attacks.get(a, {}).get("survivors_only")]
+    text = (
         f"Suite **{info.get('suite', '?')}**, L∞ ε = {info.get('eps', float('nan')):.4g} "
         f"({info.get('eps_default', '')}), {info.get('n_examples', '?')} test images per member "
         f"(sweeps and logits on {info.get('diag_examples', '?')}), PGD α = "
-        f"{info.get('alpha', float('nan')):.4g}, ε-sweep factors {info.get('eps_factors', [])}."
+        f"{info.get('alpha', float('nan')):.4g}, ε-sweep factors {info.get('eps_factors', [])}. "
+        f"On every image: {', '.join(every) or '–'}"
+        + (f"; then, only on the image–member pairs still robust: {', '.join(after)} (so these "
+           "have no accuracy of their own; the table shows the worst case once each has run)"
+           if after else "") + "."
     )
+    if info.get("worst_is_upper_bound"):
+        text += (" **This cheap suite (fixed-step PGD only) overstates robustness: its worst "
+                 "case is an upper bound on robust accuracy, and no member is called robust on "
+                 "its evidence** (verdict `unverified`); run the default suite "
+                 "(`--eval.adversarial.suite=auto`) for a robust-accuracy estimate.")
+    return text
 
 
 def build(run: RunData) -> Section:
@@ -220,11 +239,19 @@ def build(run: RunData) -> Section:
 
     taus = sorted(clean)
     runs = {t: len(clean[t]) for t in taus}
+    # survivors-only attacks (early exit): the worst case once each has run
+    stages = [a for a in _info(run).get("order", [])
+              if any(f"worst_upto_{a}" in r for r in rows)]
+    upto = {a: run.column_by_temperature(f"worst_upto_{a}", rows) for a in stages}
     acc_rows = [[f"{t:g}", runs[t], _mean_sd(clean.get(t, []), runs[t])]
                 + [_mean_sd(series[ATTACK_LABELS.get(a, a)].get(t, []), runs[t]) for a in attacks]
+                + [_mean_sd(upto[a].get(t, []), runs[t]) for a in stages]
                 + [_mean_sd(series["worst case"].get(t, []), runs[t])] for t in taus]
+    worst_label = ("worst case (upper bound)" if _info(run).get("worst_is_upper_bound")
+                   else "worst case")
     acc_table = md_table(["τ", "runs", "clean"] + [ATTACK_LABELS.get(a, a) for a in attacks]
-                         + ["worst case"], acc_rows)
+                         + [f"worst after {ATTACK_LABELS.get(a, a)}" for a in stages]
+                         + [worst_label], acc_rows)
     diag_rows = []
     for t in taus:
         sel = [r for r in rows if float(r["temperature"]) == t]
@@ -251,9 +278,12 @@ def build(run: RunData) -> Section:
         "robust only if every attack failed). A cold softmax can make the input gradient of "
         "cross-entropy vanish, so CE-based attacks stall and the member *looks* robust; margin "
         "and DLR losses and the gradient-free Square attack cannot be fooled that way. "
+        "CE and margin/DLR attacks are compared at equal budget (PGD with PGD, APGD with "
+        "APGD), so a longer attack is not mistaken for masking. "
         "Verdicts: **masked** — a diagnostic below fired, so CE-based numbers overstate "
         "robustness (trust the worst case); **robust** — worst-case accuracy keeps at least "
-        "half of the clean accuracy; **not robust** — otherwise.",
+        "half of the clean accuracy; **unverified** — the same, but from the cheap suite, "
+        "whose worst case is only an upper bound; **not robust** — otherwise.",
         f"Masking suspected for {n_masked} of {len(rows)} members.",
         "### Accuracy under attack\n\n" + acc_table + "\n\n" + SPREAD_NOTE,
         "### Gradient-masking diagnostics (mean ± s.d. over seeds)\n\n" + diag_table,

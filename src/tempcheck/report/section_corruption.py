@@ -1,4 +1,5 @@
-"""Report section: robustness to common corruptions vs temperature (REFERENCE.md §6).
+"""Report section: robustness to common corruptions vs temperature (Hendrycks &
+Dietterich, ICLR 2019).
 
 Built from results.csv (``corr_acc_mean``, ``corr_acc_<family>``, ``corr_mce``, ``test_acc``)
 and each group's ``corruption/*`` arrays and eval.json info written by ``eval.corruption``
@@ -189,6 +190,19 @@ def _examples(run: RunData):
     return None
 
 
+def _table_text(info: dict) -> str:
+    """Which parameter table generated the corruptions, and why (eval.json ``table``)."""
+    table = info.get("table")
+    if isinstance(table, dict) and "size" in table:
+        return (f"Parameters: the {table['size']} px ({table.get('dataset', '?')}) table, "
+                f"{table.get('reason', '')} (option eval.corruption.table). ")
+    if isinstance(info.get("profile"), int):  # runs recorded before the table option
+        return f"Parameters: the {info['profile']} px table. "
+    if str(info.get("source", "")).startswith("released"):
+        return "Parameters: those the released files were made with. "
+    return ""
+
+
 def _settings_text(info: dict) -> str:
     if not info:
         return ""
@@ -199,6 +213,7 @@ def _settings_text(info: dict) -> str:
         f"{len(names)} corruptions x severities {info.get('severities', [])} on "
         f"{info.get('n_images', '?')} test images each ({info.get('source', '?')}, corruption "
         f"seed {info.get('seed', '?')}); skipped: {', '.join(info.get('skipped', [])) or 'none'}. "
+        + _table_text(info) +
         "The corruption mean averages the 15 benchmark corruptions when present; the 4 extras "
         "(speckle noise, Gaussian blur, spatter, saturate) are held out, as in the paper. "
         f"mCE is relative to the member with τ = {base} in each group: "

@@ -1,8 +1,9 @@
 """The 19 common corruptions of CIFAR-10-C / Tiny-ImageNet-C / ImageNet-C as batched torch ops.
 
 Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
-Perturbations", ICLR 2019 (REFERENCE.md §6; the algorithms and parameter tables are in
-corruptions.md beside it, quoted from github.com/hendrycks/robustness ``make_*_c.py``).
+Perturbations", ICLR 2019 (arXiv 1903.12261); the algorithms and parameter tables follow
+their generators, ``make_cifar_c.py``, ``make_tinyimagenet_c.py`` and ``make_imagenet_c.py`` in
+github.com/hendrycks/robustness.
 
 API
 ---
@@ -19,8 +20,12 @@ grey images (colour constants become their luma, Rec. 601).
 
 Parameters and image size
 -------------------------
-The table of the nearest standard size is used (``profile_for``: 32 = CIFAR, 64 = Tiny,
-224 = ImageNet, nearest in log scale; boundaries ~45 and ~120 px, on the shorter side).
+``profile`` (32 = CIFAR-10-C, 64 = Tiny-ImageNet-C, 224 = ImageNet-C) chooses the parameter
+table; by default it is the standard size nearest in log scale to the shorter side
+(``profile_for``: 32 up to 45 px, 64 from 46 to 119 px, 224 from 120 px). ``choose_table`` turns
+a user's ``table`` option (``auto``, ``32 / 64 / 224``, ``cifar / tiny / imagenet``) into a
+:class:`TableChoice` that says which table and why; the CLI prints it and the evaluation records
+it, because e.g. 100 x 150 px images get the much milder 64 px table under ``auto``.
 When the image side S differs from the table's S0:
 
 - parameters the original writes as fractions of the image (elastic_transform's ``IMSIZE *``
@@ -138,8 +143,13 @@ from .params import (
     MIN_SIZE,
     PROFILES,
     SEVERITIES,
+    TABLE_CHOICES,
+    TABLE_NAMES,
+    TableChoice,
+    choose_table,
     derive_seed,
     parameters,
+    parse_table,
     profile_for,
     resolve,
     supported,
@@ -150,6 +160,7 @@ from .plasma import _plasma as _plasma
 # them against their references (``C._canny`` ...); they are not part of the public API.
 __all__ = [
     "BENCHMARK", "CHUNK_SIZE", "COLOUR_ONLY", "CORRUPTIONS", "EXTRAS", "FAMILIES", "FAMILY_NAMES",
-    "MIN_SIZE", "PROFILES", "SEVERITIES", "corrupt", "derive_seed", "iter_corrupted",
-    "parameters", "profile_for", "quantize_uint8", "resolve", "supported",
+    "MIN_SIZE", "PROFILES", "SEVERITIES", "TABLE_CHOICES", "TABLE_NAMES", "TableChoice",
+    "choose_table", "corrupt", "derive_seed", "iter_corrupted", "parameters", "parse_table",
+    "profile_for", "quantize_uint8", "resolve", "supported",
 ]

@@ -19,7 +19,7 @@ def _gaussian_blur(x, sigma, job):
 
 @functools.lru_cache(maxsize=64)
 def _disk_kernel(radius: float, alias_sigma: float) -> np.ndarray:
-    """H3: a binary disk on a 17x17 grid (radius <= 8) smoothed by OpenCV GaussianBlur (3x3,
+    """A binary disk on a 17x17 grid (radius <= 8) smoothed by OpenCV GaussianBlur (3x3,
     REFLECT_101; 5x5 above radius 8), cropped to its support."""
     half, ksize = (8, 3) if radius <= 8 else (math.ceil(radius), 5)
     t = np.arange(-half, half + 1)
@@ -51,7 +51,7 @@ def _glass_blur(x, p, job):
 def _glass_shuffle(a: torch.Tensor, d: int, job: _Job) -> torch.Tensor:
     """One pass of the original's pixel "swap", which is really a one-way copy
     ``a[h, w] <- a[h + dy, w + dx]`` with dy, dx ~ randint(-d, d), visiting h = H-d..d+1 and
-    w = W-d..d+1 in descending order (corruptions.md §2.7)."""
+    w = W-d..d+1 in descending order, as the original's loops do."""
     n, c, h, w = a.shape
     lo, rows_hi, cols_hi = d + 1, h - d, w - d
     nr, nc = rows_hi - lo + 1, cols_hi - lo + 1
@@ -86,7 +86,7 @@ def _glass_shuffle(a: torch.Tensor, d: int, job: _Job) -> torch.Tensor:
 
 
 def _motion_kernel(radius: float, sigma: float) -> np.ndarray:
-    """ImageMagick MotionBlurImage weights: width 2*ceil(R)+1, one-sided Gaussian (H4)."""
+    """ImageMagick MotionBlurImage weights: width 2*ceil(R)+1, one-sided Gaussian."""
     width = 2 * math.ceil(radius) + 1 if radius > 0 else 1
     j = np.arange(width)
     k = np.exp(-(j**2) / (2.0 * sigma**2))
@@ -95,7 +95,7 @@ def _motion_kernel(radius: float, sigma: float) -> np.ndarray:
 
 def _motion(x: torch.Tensor, radius: float, sigma: float, angle_deg: np.ndarray):
     """Per-image motion blur: ``out = sum_j k_j in(y + dy_j, x + dx_j)`` with edge clamping,
-    ``dx_j = ceil(j cos t - 0.5)``, ``dy_j = ceil(j sin t - 0.5)`` (H4); one gather per tap
+    ``dx_j = ceil(j cos t - 0.5)``, ``dy_j = ceil(j sin t - 0.5)``; one gather per tap
     from the edge-padded batch (few large ops: many small ones stall CPU threads)."""
     n, c, h, w = x.shape
     weights = _motion_kernel(radius, sigma)
@@ -124,7 +124,7 @@ def _motion_blur(x, p, job):
 @functools.lru_cache(maxsize=512)
 def _zoom_matrix(n: int, z: float, exact: bool) -> np.ndarray:
     """``(n, n)`` bilinear centre zoom-in by ``z``. ``exact``: the original ``clipped_zoom``
-    (H2: crop ceil(n/z), scipy align-corners zoom to round(ch*z), centre crop); otherwise a
+    (crop ceil(n/z), scipy align-corners zoom to round(ch*z), centre crop); otherwise a
     continuous zoom about the image centre (source = c + (i - c) / z)."""
     m = np.zeros((n, n))
     if exact:

@@ -95,8 +95,9 @@ def iter_corrupted(
 
 
 def quantize_uint8(y: torch.Tensor) -> torch.Tensor:
-    """``floor(255 y)`` as uint8, the truncation the released datasets use (corruptions.md
-    §1.2); a 1e-3 margin absorbs float32 error on values that are exact multiples of 1/255."""
+    """``floor(255 y)`` as uint8, the truncation the released datasets use (the generators
+    cast float images to uint8); a 1e-3 margin absorbs float32 error on values that are exact
+    multiples of 1/255."""
     return torch.floor(y.float().clamp(0, 1) * 255.0 + 1e-3).clamp_(0, 255).to(torch.uint8)
 
 

@@ -67,7 +67,7 @@ _PIL_BITS = 22  # Pillow Resample.c PRECISION_BITS for 8-bit images
 
 @functools.lru_cache(maxsize=128)
 def _pil_box_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """Pillow's BOX resampling coefficients ``(out, in)`` as 22-bit fixed-point integers (H6:
+    """Pillow's BOX resampling coefficients ``(out, in)`` as 22-bit fixed-point integers (
     box support 0.5 * max(scale, 1); a pixel counts when ``-0.5 < offset <= 0.5``)."""
     scale = in_size / out_size
     filterscale = max(scale, 1.0)

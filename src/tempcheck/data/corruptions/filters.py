@@ -41,7 +41,7 @@ def _conv_matrix(n: int, offsets: np.ndarray, weights: np.ndarray, mode: str) ->
 
 
 def _gauss_taps(sigma: float, truncate: float) -> tuple[np.ndarray, np.ndarray]:
-    """scipy.ndimage.gaussian_filter1d taps: radius int(truncate*sigma + 0.5) (H1)."""
+    """scipy.ndimage.gaussian_filter1d taps: radius int(truncate*sigma + 0.5)."""
     if sigma <= 1e-15:
         return np.zeros(1, dtype=np.int64), np.ones(1)
     r = int(truncate * sigma + 0.5)
@@ -77,7 +77,7 @@ def _rows(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss(x: torch.Tensor, sigma: float, truncate: float = 4.0, mode: str = "replicate"):
-    """Per-channel Gaussian blur (H1: scipy weights, border ``mode``)."""
+    """Per-channel Gaussian blur (scipy's weights, border ``mode``)."""
     h, w = x.shape[-2:]
     return _sep(x, _tensor(_gauss_matrix(h, sigma, truncate, mode), x),
                 _tensor(_gauss_matrix(w, sigma, truncate, mode), x))

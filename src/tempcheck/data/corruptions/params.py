@@ -1,6 +1,6 @@
 """Names, families, parameter tables and seeds of the 19 corruptions.
 
-The tables are those of the original generators (corruptions.md §2, ``make_cifar_c.py``,
+The tables are those of the original generators (github.com/hendrycks/robustness, ``make_cifar_c.py``,
 ``make_tinyimagenet_c.py``, ``make_imagenet_c.py``), one per standard image size ("profile"):
 32 = CIFAR, 64 = Tiny-ImageNet, 224 = ImageNet; severities 1..5.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 
 from ...errors import ConfigError, UnknownNameError
 
@@ -35,7 +36,7 @@ CHUNK_SIZE = 1000  # images per seeded chunk in iter_corrupted (part of the seed
 COLOUR_ONLY = frozenset({"saturate"})
 
 # ---------------------------------------------------------------------------------------------
-# Parameter tables (corruptions.md §2), per profile, severities 1..5
+# Parameter tables of the original generators, per profile, severities 1..5
 # ---------------------------------------------------------------------------------------------
 _P = {
     "gaussian_noise": {
@@ -168,8 +169,71 @@ def profile_for(height: int, width: int) -> int:
     return min(PROFILES, key=lambda p: abs(math.log(side / p)))
 
 
+TABLE_NAMES = {"cifar": 32, "tiny": 64, "imagenet": 224}  # --table aliases
+TABLE_DATASETS = {32: "CIFAR-10-C", 64: "Tiny-ImageNet-C", 224: "ImageNet-C"}
+TABLE_CHOICES = ("auto", "32", "64", "224", *TABLE_NAMES)
+
+
+def parse_table(spec) -> int | None:
+    """The parameter table asked for: ``"auto"`` (or None) -> None, ``32 / 64 / 224`` (int or
+    string) or ``cifar / tiny / imagenet`` -> that size; anything else is a ConfigError."""
+    if spec is None or spec == "auto":
+        return None
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key in TABLE_NAMES:
+            return TABLE_NAMES[key]
+        spec = int(key) if key.isdigit() else spec
+    if not isinstance(spec, bool) and isinstance(spec, int) and spec in PROFILES:
+        return spec
+    raise ConfigError(f"corruption table must be one of {', '.join(TABLE_CHOICES)}, "
+                      f"got {spec!r}")
+
+
+@dataclass(frozen=True)
+class TableChoice:
+    """Which parameter table corrupts ``height x width`` images, and why."""
+
+    size: int  # 32, 64 or 224
+    auto: bool  # picked from the image size (``table=auto``), not asked for
+    height: int
+    width: int
+
+    @property
+    def dataset(self) -> str:
+        return TABLE_DATASETS[self.size]
+
+    @property
+    def reason(self) -> str:
+        if not self.auto:
+            return f"as asked (table {self.size})"
+        side = min(self.height, self.width)
+        return (f"picked automatically (table auto) as the standard size nearest in log scale "
+                f"to the shorter side, {side} px: 32 up to 45 px, 64 from 46 to 119 px, 224 "
+                "from 120 px")
+
+    @property
+    def note(self) -> str:
+        """One line for the user, e.g. ``tempcheck corrupt``'s output."""
+        text = (f"corruption parameters: the {self.size} px ({self.dataset}) table for "
+                f"{self.height}x{self.width} images, {self.reason}")
+        return text + ("; choose one with table 32, 64 or 224" if self.auto else "")
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "dataset": self.dataset, "auto": self.auto,
+                "reason": self.reason}
+
+
+def choose_table(height: int, width: int, spec="auto") -> TableChoice:
+    """The parameter table for ``height x width`` images: ``spec`` as :func:`parse_table`
+    reads it, or, for ``"auto"``, :func:`profile_for` of the image size."""
+    asked = parse_table(spec)
+    size = profile_for(height, width) if asked is None else asked
+    return TableChoice(size=size, auto=asked is None, height=int(height), width=int(width))
+
+
 def parameters(name: str, severity: int, profile: int = 32):
-    """The original parameter tuple (corruptions.md §2) of ``name`` at ``severity``."""
+    """The original generator's parameter tuple of ``name`` at ``severity``."""
     return _P[_check_name(name)][_check_profile(profile)][_check_severity(severity) - 1]
 
 

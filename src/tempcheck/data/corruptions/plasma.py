@@ -1,4 +1,4 @@
-"""The diamond-square plasma fractal behind fog and the frost haze (corruptions.md H5)."""
+"""The diamond-square plasma fractal behind fog and the frost haze."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 def _plasma(batch: int, size: int, decay: float, generator: torch.Generator,
             device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """H5 diamond-square plasma fractal ``(batch, size, size)`` in [0, 1], periodic, with
+    """Diamond-square plasma fractal ``(batch, size, size)`` in [0, 1], periodic, with
     noise ``w * U(-w, w)`` (w = 100, divided by ``decay`` per level)."""
     a = torch.zeros(batch, size, size, dtype=torch.float64, device=device)
     step, wibble = size, 100.0

@@ -95,7 +95,8 @@ def _spatter(x, p, job):
 
 
 def _water_mask(layer: torch.Tensor, strength: float) -> torch.Tensor:
-    """The water-drop intensity ``m (N, 1, H, W)`` of spatter mode 0 (corruptions.md §2.13)."""
+    """The water-drop intensity ``m (N, 1, H, W)`` of spatter mode 0 (water): Canny edges of the
+    layer, distance to them, equalised and embossed, times the layer, normalised to its peak."""
     l8 = torch.floor(layer * 255).clamp(0, 255)
     dist = _edge_distance(_canny(l8, 50, 150), cap=20)
     dist = torch.floor(_box3(dist) + 1e-4)  # blur on float, then astype(uint8)
