@@ -73,8 +73,12 @@ def plan_bank_size(config: Config, data: DatasetSplits, device: torch.device) ->
         return BankPlan(None, requested, "cpu: the family chunks its own members on large "
                                          "maps; one bank per seed")
     batch = data.train.x[: config.train.batch_size]
-    activation = largest_member_activation(probe, as_float(batch) if data.kind == "image"
-                                           else batch)
+    try:
+        activation = largest_member_activation(probe, as_float(batch) if data.kind == "image"
+                                               else batch)
+    except RuntimeError as err:  # e.g. torch.func banks, which refuse saved-tensor hooks
+        return BankPlan(None, requested, f"cpu: activation size not measurable ({err}); "
+                                         "one bank per seed")
     size = max(1, BANK_FLOATS // max(1, activation))
     return BankPlan(size, requested, f"cpu: banks of at most {BANK_FLOATS} floats per "
                                      f"activation map ({activation} per member)", activation)
