@@ -86,7 +86,8 @@ class BankCNN(BankModel):
             xs = x[:, lo:hi].reshape(x.shape[0], n * x.shape[2], *x.shape[3:])
             w = self.first.weight[lo:hi].reshape(-1, *self.first.weight.shape[2:])
             h = F.conv2d(xs, w, None, 1, 1, 1, n)
-        if self._large_cpu_maps(x):
+        if self._large_cpu_maps(x) and not torch._C._are_functorch_transforms_active():
+            # (vmap / jacrev, e.g. the dynamics study's kernels, cannot change memory format)
             h = h.contiguous(memory_format=torch.channels_last)
         h = F.relu(self.norms[0].forward_members(h, lo, hi))
         if self.pool_after[0]:
