@@ -67,3 +67,13 @@ def test_bad_member_chunk_is_refused():
     with pytest.raises(ValueError, match="member_chunk"):
         create_model("cnn", members=2, member_chunk=0, num_classes=3, in_channels=1,
                      image_size=8)
+
+
+def test_chunked_cnn_runs_under_vmap(images28):
+    # functorch transforms (the dynamics study's vmap/jacrev) cannot switch memory formats
+    model = create_model("cnn", members=2, seeds=[0, 1], widths=WIDTHS,
+                         **images28.model_kwargs()).eval()
+    x = images28.val.x[:3]
+    with torch.no_grad():
+        per_example = torch.func.vmap(lambda xi: model(xi[None])[0])(x)
+        torch.testing.assert_close(per_example, model(x), atol=1e-5, rtol=1e-5)
