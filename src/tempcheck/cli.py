@@ -42,11 +42,14 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--ray-address", help="address of an existing Ray cluster")
     p.add_argument("--gpus-per-bank", type=float)
     p.add_argument("--no-report", action="store_true", help="skip building the report")
+    p.add_argument("--tracker", help="also log each member per epoch to 'tensorboard', "
+                                     "'mlflow' or both 'tensorboard,mlflow' (optional extras)")
     p.add_argument("overrides", nargs="*", help="dotted overrides: train.lr=0.05 ...")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does.")
+    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does. "
+                                                   "`tempcheck --version` prints the version.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     _add_run_options(sub.add_parser("sweep", help="train and evaluate a temperature sweep"),
                      "runs/sweep")
@@ -98,14 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("compare", help="several sweeps side by side, aligned by τ, with "
+                                       "differences and whether they exceed the seed spread")
+    p.add_argument("runs", nargs="+", help="run folders; the first is the reference")
+    p.add_argument("--labels", help="names of the runs 'plain,smoothing' (default: folder names)")
+    p.add_argument("--out", required=True, help="new folder for the comparison")
     from .export import add_export_parser
     from .external import add_evaluate_parser
 
     add_export_parser(sub)
     add_evaluate_parser(sub)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
-    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
-                                  "or an .npy logits file with --labels")
+    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels), "
+                                  "an .npy logits file with --labels, or a sweep's run folder "
+                                  "(with --temperature / --member-seed to pick a member)")
+    p.add_argument("--temperature", type=float, help="run folder: the member trained at this τ")
+    p.add_argument("--member-seed", type=int, help="run folder: the member with this seed")
     p.add_argument("--labels", help=".npy labels for an .npy logits file")
     p.add_argument("--seed", type=int, default=0, help="seed of the fit/eval halves")
     p.add_argument("--bins", type=int, default=15, help="ECE bins")
@@ -154,6 +165,9 @@ def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
             extra.append(f"{key}='{value}'" if isinstance(value, str) else f"{key}={value}")
     if args.lrs is not None:
         extra.append(f"sweep.lrs='{args.lrs}'")
+    if args.tracker is not None:
+        names = [t.strip() for t in args.tracker.split(",") if t.strip()]
+        extra.append(f"sweep.trackers={names}")
     if args.eval is not None:
         extra.append(f"eval.run='{args.eval}'")
     if args.download:
@@ -195,12 +209,30 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .report.compare import run_compare
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    out = run_compare(args.runs, args.out, labels=labels)
+    print(f"table:   {out / 'compare.csv'}\nreport:  {(out / 'report.html').resolve()}")
+    return 0
+
+
 def cmd_calibrate(args) -> int:
 
     from .eval.calibrate_file import calibrate_file
     from .sweep.store import atomic_write_json
 
-    result = calibrate_file(args.logits, labels_path=args.labels, seed=args.seed,
+    logits = args.logits
+    if Path(logits).is_dir():  # a run folder: that member's saved test + validation logits
+        from .sweep.logits_files import find_member_logits
+
+        logits = find_member_logits(logits, temperature=args.temperature, seed=args.member_seed)
+        print(f"member logits: {logits}")
+    elif args.temperature is not None or args.member_seed is not None:
+        raise ConfigError("--temperature / --member-seed pick a member of a run folder; "
+                          f"{logits} is a file")
+    result = calibrate_file(logits, labels_path=args.labels, seed=args.seed,
                             n_bins=args.bins, png=args.png)
     for w in result.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
@@ -343,6 +375,11 @@ def cmd_list(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--version"], ["-V"]):
+        from .provenance import version_line
+
+        print(version_line())
+        return 0
     try:
         rest, overrides = _split_overrides(argv)
         args = build_parser().parse_args(rest)
@@ -358,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.verb == "list":
             return cmd_list(args)
+        if args.verb == "compare":
+            return cmd_compare(args)
         if args.verb == "calibrate":
             return cmd_calibrate(args)
         if args.verb == "dynamics":

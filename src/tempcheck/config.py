@@ -124,7 +124,7 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "sgd"  # "sgd" | "adamw"
     lr: float = 0.05  # base learning rate η̃ (η = η̃ · τ^a)
-    lr_temperature_exponent: float = 0.0  # a in η = η̃ · τ^a (REFERENCE.md §3)
+    lr_temperature_exponent: float = 0.0  # a in η = η̃ · τ^a (docs/theory.md §3)
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
@@ -163,6 +163,8 @@ class SweepConfig:
     ray_address: str | None = None
     gpus_per_bank: float = 0.0
     cpus_per_bank: float = 1.0
+    # per-member, per-epoch logging to "tensorboard" and/or "mlflow" (optional extras); off
+    trackers: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

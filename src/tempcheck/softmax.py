@@ -5,7 +5,7 @@ temperature β = 1/τ (``beta``), never both. A temperature is a Python number, 
 ``(K,)`` vector with one entry per bank member; a vector is broadcast over the member axis, which
 is the second-to-last axis of the logits, so logits are ``(B, K, C)`` (or ``(..., K, C)``).
 
-Maths (REFERENCE.md §1):
+Maths (docs/theory.md §1):
     p = softmax(z / τ),   CE_τ(z, y) = logsumexp(z / τ) − z_y / τ,   ∂CE_τ/∂z = (p − onehot(y)) / τ.
 
 Everything goes through ``log_softmax`` (never ``log(softmax(...))``) so the loss stays finite in
@@ -179,7 +179,7 @@ def cross_entropy_gradient(
     return (p - onehot) / _temperature_for(p, tau_t)
 
 
-# -- other temperature primitives (REFERENCE.md §7) ---------------------------------------------
+# -- other temperature primitives (docs/theory.md §7) ---------------------------------------------
 
 
 def _alpha_for(logits: torch.Tensor, alpha) -> torch.Tensor:
@@ -206,7 +206,7 @@ def distillation_loss(
     *,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Knowledge distillation (Hinton, Vinyals, Dean 2015; REFERENCE.md §7).
+    """Knowledge distillation (Hinton, Vinyals, Dean 2015; docs/theory.md §7).
 
         L = α·CE(z_s, y) + (1 − α)·T²·KL(softmax(z_t / T) ‖ softmax(z_s / T))
 
@@ -297,7 +297,7 @@ def sample_with_temperature(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Draw one class per row from softmax(z / τ), optionally restricted by top-k / top-p
-    (REFERENCE.md §7: divide by τ first, then filter).
+    (docs/theory.md §7: divide by τ first, then filter).
 
     Args:
         logits: ``(..., C)``; with a ``(K,)`` temperature, ``(..., K, C)``.
@@ -414,7 +414,7 @@ def info_nce(
     reduction: str = "mean",
 ) -> torch.Tensor:
     """InfoNCE (van den Oord et al. 2018; as in MoCo / CLIP): key i is query i's positive, every
-    other key a negative; logits are similarities divided by τ (REFERENCE.md §7: τ ≈ 0.07–0.2).
+    other key a negative; logits are similarities divided by τ (docs/theory.md §7: τ ≈ 0.07–0.2).
 
         L_i = −log( exp(s(q_i, k_i)/τ) / Σ_j exp(s(q_i, k_j)/τ) ),  s = cosine (``normalize``)
 

@@ -1,6 +1,6 @@
 """The adversarial evaluation: columns, arrays, options, and — the point of it — a member whose
 CE gradients vanish (huge logits, or a tiny training temperature) looks robust to CE attacks,
-is flagged as masked, and is still broken by margin/DLR attacks and Square (REFERENCE.md §5)."""
+is flagged as masked, and is still broken by margin/DLR attacks and Square (docs/theory.md §5)."""
 
 from __future__ import annotations
 

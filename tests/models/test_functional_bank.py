@@ -254,3 +254,27 @@ def test_unknown_model_option_is_a_model_error(small_digits, monkeypatch):
 
 def test_bank_is_exported_at_top_level():
     assert tempcheck.bank is bank
+
+
+def test_token_models_bank_with_the_text_keywords():
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 50, (96, 12), generator=g)
+    labels = (tokens[:, 0] > 25).long()
+    split = Split(tokens, labels)
+    data = DatasetSplits("toy", split, Split(tokens[:32], labels[:32]),
+                         Split(tokens[:32], labels[:32]), 2, 0, 0, (), (), kind="text")
+    kwargs = {"num_classes": 2, "vocab_size": 50, "max_len": 12, "pad_id": 0}
+    spec = f"python:{HERE / 'user_models.py'}:TokenBag"
+    model = create_model(spec, members=2, seeds=[3, 4], dim=6, **kwargs)
+    assert model.net.embed.weight.shape == (2, 50, 6) and model.num_classes == 2
+    opts = FitOptions(epochs=2, batch_size=16)
+    fit(model, data, temperatures=[0.5, 2.0], lrs=[0.1, 0.1], options=opts, seed=1)
+    alone = create_model(spec, members=1, seeds=[4], dim=6, **kwargs)
+    fit(alone, data, temperatures=[2.0], lrs=[0.1], options=opts, seed=1)
+    model.eval()
+    alone.eval()
+    with torch.no_grad():
+        shared = model(tokens[:8])
+        assert torch.allclose(shared[:, 1], alone(tokens[:8])[:, 0], atol=1e-5)
+        per_member = model(torch.stack([tokens[:8], tokens[8:16]], dim=1))  # (B, K, L)
+        assert torch.allclose(per_member[:, 1], model(tokens[8:16])[:, 1], atol=1e-6)

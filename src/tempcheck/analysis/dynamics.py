@@ -1,5 +1,5 @@
 """Early-learning theory against measurement (Agarwala et al., "Temperature check", arXiv
-2010.07344, TMLR 2023; REFERENCE.md §3), as a study on a small subset of a dataset.
+2010.07344, TMLR 2023; docs/theory.md §3), as a study on a small subset of a dataset.
 
 The kernel, the linearised map and real gradient descent live in ``linearised.py``; this file
 asks the three questions the theory answers and packages the answers for a run folder:

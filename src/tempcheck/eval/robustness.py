@@ -1,4 +1,4 @@
-"""Adversarial robustness that a temperature cannot fool (REFERENCE.md §5).
+"""Adversarial robustness that a temperature cannot fool (docs/theory.md §5).
 
 A cold softmax (small τ, or large logits) makes the input gradient of cross-entropy vanish —
 exactly zero in float32 once the true-class margin of z/τ passes ~100 — so a CE-based attack
@@ -40,7 +40,7 @@ count — so that a longer attack is never mistaken for a loss that sees through
    minus the margin/DLR one; the largest gap fires above CE_GAP (0.10).
    ``masking_ce_raw_gap``: the same for CE on raw logits (PGD). A gap also catches the
    hot-softmax case: at large τ the CE gradient spreads over all negative classes
-   (REFERENCE.md §2), so CE attacks are weaker than margin/DLR without any zero gradient —
+   (docs/theory.md §2), so CE attacks are weaker than margin/DLR without any zero gradient —
    CE-based robust accuracy overstates robustness all the same.
 3. ``masking_fgsm_gap``: PGD(CE_τ) minus FGSM robust accuracy; one step beating ``steps`` fires
    above FGSM_GAP (0.05).

@@ -71,7 +71,7 @@ class BankLinear(BankModule):
     Args:
         init_scale: multiplies member weights and biases after the default draw; on a
             classifier head this sets the initial logit norm ‖z₀‖ independently of β
-            (REFERENCE.md §3).
+            (docs/theory.md §3).
     """
 
     def __init__(

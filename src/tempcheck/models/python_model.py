@@ -97,11 +97,10 @@ def python_model_constructor(spec_text: str) -> Callable:
     return functools.partial(create_functional_bank, factory, spec_text)
 
 
-def check_python_model(model_config, data) -> None:
-    """Build a one-member bank of a ``python:`` model for ``data`` (probing it): a factory that
-    cannot be banked fails here, before a sweep writes anything. Native names: nothing."""
-    if not is_python_model(model_config.name) or data.kind != "image":
-        return
-    python_model_constructor(model_config.name)(
-        members=1, seeds=[0], head_init_scale=model_config.head_init_scale,
-        **dict(model_config.options), **data.model_kwargs())
+def check_python_model(name: str, head_init_scale: float, kwargs: dict) -> None:
+    """Build a one-member bank of a ``python:`` model with the keywords a group would pass
+    (``kwargs``: model options and data keywords), probing it: a factory that cannot be banked
+    fails here, before a sweep writes anything. Native names: nothing."""
+    if is_python_model(name):
+        python_model_constructor(name)(members=1, seeds=[0], head_init_scale=head_init_scale,
+                                       **kwargs)

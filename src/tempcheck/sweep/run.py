@@ -10,41 +10,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from .. import __version__
 from ..config import Config
 from ..errors import RunFolderError
 from ..progress import NullProgress, Progress
+from ..provenance import versions
 from . import store
 from .evaluations import available, select
 from .group import RESULT_COLUMNS, GroupOutcome
 from .plan import Group, plan_groups
-
-
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    return {
-        "tempcheck": __version__, "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "cuda": torch.version.cuda,
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpu_count": __import__("os").cpu_count(), "git": _git_hash(),
-    }
 
 
 def validate_evaluation_options(config: Config, names: list[str]) -> None:
@@ -84,8 +60,18 @@ def prepare_folder(root: Path, config: Config, groups: list[Group], resume: bool
             raise RunFolderError(
                 f"{root} already holds this sweep; pass --resume to continue it or choose another --out"
             )
-    elif root.exists() and any(p for p in root.iterdir() if p.name != ".lock"):
+    else:
+        old = None
+    if old is not None:
+        from .extend import resumed_sweep_info
+
+        return resumed_sweep_info(old, _sweep_info(config, groups, fp))
+    if root.exists() and any(p for p in root.iterdir() if p.name != ".lock"):
         raise RunFolderError(f"{root} is not empty and holds no sweep; choose another --out")
+    return _sweep_info(config, groups, fp)
+
+
+def _sweep_info(config: Config, groups: list[Group], fp: str) -> dict:
     return {
         "fingerprint": fp, "config": config.to_dict(), "groups": [g.to_dict() for g in groups],
         "grid": {"temperatures": list(config.sweep.temperatures),
@@ -133,12 +119,18 @@ def run_sweep(
 
     # every user mistake we can see fails here, before anything is written
     resolve_device(config.train.device)
+    from ..trackers import check_trackers
+
+    check_trackers(config.sweep.trackers)  # unknown or not installed: before anything is written
     lookup("model", config.model.name)
     lookup("dataset", config.data.name)
     data = load_data(config)
     from ..models.python_model import check_python_model
+    from ..train.distill import model_kwargs
 
-    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
+    # a user factory vmap cannot batch fails here
+    check_python_model(config.model.name, config.model.head_init_scale,
+                       model_kwargs(config, data))
     from .group import make_objective
 
     make_objective(config, __import__("torch").ones(1))  # validates temperature_mode
@@ -171,7 +163,10 @@ def _run_locked(config, root, groups, evaluations, data, resume, progress, repor
         for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         started = time.time()
-        sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
+        now = _dt.datetime.now().isoformat(timespec="seconds")
+        sweep_info.setdefault("started", now)  # a resumed sweep keeps its original start
+        sweep_info.setdefault("sessions", []).append({"started": now})
+        sweep_info["data"] = data.describe()  # sizes and class names, for the report
         store.atomic_write_json(root / "sweep.json", sweep_info)
         if data.kind == "text" and "vocab" in data.extra:
             # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
@@ -190,11 +185,18 @@ def _run_locked(config, root, groups, evaluations, data, resume, progress, repor
         rows = collect(root, outcomes)
         for ev in evaluations:
             if ev.scope == "sweep":
+                if resume and (root / f"{ev.name}.json").is_file():
+                    progress.log(f"{ev.name}: already done, kept")
+                    continue
                 from .study import run_study
 
                 run_study(ev, root, config, data, progress)
         sweep_info["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
-        sweep_info["wall_seconds"] = round(time.time() - started, 2)
+        session = round(time.time() - started, 2)
+        sweep_info["sessions"][-1].update(finished=sweep_info["finished"], wall_seconds=session)
+        # wall time over every session of this sweep (a resume adds to it)
+        sweep_info["wall_seconds"] = round(sum(s.get("wall_seconds", 0.0)
+                                               for s in sweep_info["sessions"]), 2)
         store.atomic_write_json(root / "sweep.json", sweep_info)
         if report:
             from ..report.build import build_report

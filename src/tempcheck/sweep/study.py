@@ -1,6 +1,6 @@
 """Sweep-level studies: evaluations that run once per sweep rather than once per bank.
 
-``dynamics``: the early-learning study of Agarwala et al. (REFERENCE.md §3,
+``dynamics``: the early-learning study of Agarwala et al. (docs/theory.md §3,
 ``analysis/dynamics.py``) on the sweep's own model family and dataset — tangent kernel at init,
 linearised prediction against measured full-batch gradient descent, the η β² collapse and the
 stability-edge scan — written as ``dynamics.json`` / ``dynamics.npz`` into the run folder for

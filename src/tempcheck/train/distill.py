@@ -1,5 +1,5 @@
 """Distil a trained sweep member into a student bank, one member per distillation temperature T
-(Hinton, Vinyals, Dean 2015; REFERENCE.md §7).
+(Hinton, Vinyals, Dean 2015; docs/theory.md §7).
 
 - :func:`find_teacher` picks one member of a run folder by its training τ and seed (the group's
   ``config.json`` lists the members, ``checkpoint.pt`` holds the bank's weights).
@@ -361,21 +361,11 @@ def run_distill(
 
 
 def write_distill_report(out_dir: Path) -> Path:
-    """``report.md`` (+ ``figures/distill-*.png``) holding the distillation section only."""
-    from .. import atomic as store
-    from ..report.plots import figure_png  # lazy: reporting sits below training
-    from ..report.rundata import RunData
-    from ..report.section_distill import build
+    """``report.html`` and ``report.md`` (+ ``figures/``) of a distillation folder: its own
+    setup, summary, learning curves and distillation section (``report/section_distill``)."""
+    from ..report.build import build_report  # lazy: reporting sits below training
 
-    section = build(RunData.load(out_dir))
-    lines = [f"# {section.title}", "", section.markdown, ""]
-    for i, (caption, fig) in enumerate(section.figures):
-        name = f"figures/distill-{i + 1}.png"
-        store.atomic_write_bytes(out_dir / name, figure_png(fig))
-        lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    path = out_dir / "report.md"
-    store.atomic_write_text(path, "\n".join(lines))
-    return path
+    return build_report(out_dir)[1]
 
 
 __all__ = ["DistillOutcome", "FrozenTeacher", "TeacherRef", "distill", "find_teacher",
