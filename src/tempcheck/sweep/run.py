@@ -100,7 +100,6 @@ def run_sweep(
     from ..trackers import check_trackers
 
     check_trackers(config.sweep.trackers)  # unknown or not installed: before anything is written
-    groups = plan_groups(config)
     evaluations = select(list(config.eval.run))
     store.check_out_folder(root)
     data = recipe.load_data(config)
@@ -110,13 +109,21 @@ def run_sweep(
     check_python_model(config.model.name, config.model.head_init_scale,
                        recipe.model_kwargs(config, data))
     recipe.adversarial_training_options(config, data)  # needs image data
+    from .bank_size import plan_bank_size
+
+    bank_plan = plan_bank_size(config, data, recipe.resolve_device(config.train.device))
+    groups = plan_groups(config, bank_plan.max_bank)
     ray_started = False
     if config.sweep.backend == "ray":
         from .ray import connect
 
         ray_started = connect(config)  # an unreachable cluster fails before anything is written
+    from ..train.threads import torch_threads
+
     try:
-        return _run_locked(config, root, groups, evaluations, data, resume, progress)
+        with torch_threads(config.train.threads):
+            return _run_locked(config, root, groups, evaluations, data, resume, progress,
+                               bank_plan.to_dict())
     finally:
         if ray_started:
             import ray
@@ -124,7 +131,7 @@ def run_sweep(
             ray.shutdown()
 
 
-def _run_locked(config, root, groups, evaluations, data, resume, progress):
+def _run_locked(config, root, groups, evaluations, data, resume, progress, bank_plan):
     """The part of ``run_sweep`` that holds the run folder's lock and writes into it."""
     prepare_folder(root, config, groups, resume)  # refuse before creating anything
     created = not root.exists()
@@ -142,6 +149,7 @@ def _run_locked(config, root, groups, evaluations, data, resume, progress):
             lock.release()
             _undo_folder(root, created, had_lock)
             raise
+        sweep_info["bank_plan"] = bank_plan  # how --max-bank was resolved on this device
         return _run_in(config, root, groups, evaluations, data, resume, progress, sweep_info)
     finally:
         lock.release()
