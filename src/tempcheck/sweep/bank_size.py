@@ -65,10 +65,9 @@ def plan_bank_size(config: Config, data: DatasetSplits, device: torch.device) ->
         return BankPlan(int(requested), requested, "requested")
     if device.type != "cpu":
         return BankPlan(None, requested, f"{device.type}: one bank per seed")
-    from .group import build_model
-    from .plan import Group, Member
+    from ..recipe import build_model
 
-    probe = build_model(config, data, Group("probe", 0, (Member(1.0, 0, 1.0, 1.0),)))
+    probe = build_model(config, data, [0])
     if hasattr(probe, "member_chunk"):
         return BankPlan(None, requested, "cpu: the family chunks its own members on large "
                                          "maps; one bank per seed")
