@@ -35,7 +35,10 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
-    p.add_argument("--max-bank", type=int, help="at most K members per bank (1 = all alone)")
+    p.add_argument("--max-bank", help="members per bank: auto (default: the device's rule, "
+                   "recorded in sweep.json), all (one bank per seed) or N (1 = all alone)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads while the sweep runs "
+                   "(default: torch's own choice; 1 on a loaded or shared machine)")
     p.add_argument("--eval", help="evaluations to run: 'all' (default), 'none' or a list")
     p.add_argument("--adv-train", choices=["none", "pgd", "trades"], help="adversarial training")
     p.add_argument("--backend", choices=["local", "ray"])
@@ -154,7 +157,7 @@ def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
     simple = {
         "seeds": "sweep.seeds", "epochs": "train.epochs", "model": "model.name",
         "dataset": "data.name", "data_dir": "data.data_dir", "device": "train.device",
-        "max_bank": "sweep.max_bank", "adv_train": "train.adv_train",
+        "max_bank": "sweep.max_bank", "adv_train": "train.adv_train", "threads": "train.threads",
         "backend": "sweep.backend", "ray_address": "sweep.ray_address",
         "lr_exponent": "train.lr_temperature_exponent", "gpus_per_bank": "sweep.gpus_per_bank",
         "corruptions_dir": "eval.corruption.corruptions_dir",

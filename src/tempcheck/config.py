@@ -138,6 +138,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA) | "fp32" | "bf16"
     compile: bool = False  # torch.compile the bank (GPU)
+    threads: int | None = None  # torch intra-op threads during the sweep (None: torch's default)
     checkpoint_every: int = 5  # epochs between checkpoints (and always at the end)
     eval_every: int = 1  # epochs between validation/test passes in metrics.jsonl
     # how each member's training temperature behaves: "fixed" at its τ; "learnable" (log τ
@@ -157,7 +158,9 @@ class SweepConfig:
     temperatures: list = field(default_factory=_default_temperatures)
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     lrs: list | None = None  # optional grid of base learning rates (overrides train.lr)
-    max_bank: int | None = None  # split groups into banks of at most this many members
+    # members per bank: "auto" (the device's rule, sweep/bank_size.py), "all" (one bank per
+    # seed) or an integer >= 1 (1 trains every member alone)
+    max_bank: int | str = "auto"
     retries: int = 1  # extra attempts for a group whose worker dies
     backend: str = "local"  # "local" | "ray"
     ray_address: str | None = None
@@ -203,6 +206,22 @@ _SECTION_CLASSES = {
 }
 
 
+def parse_max_bank(value: Any, where: str = "sweep.max_bank") -> int | str:
+    """``"auto"``, ``"all"`` (also None, as configs saved before "auto" existed) or an
+    integer >= 1."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return "all"
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"{where} must be 'auto', 'all' or an integer >= 1, got {value!r}")
+
+
 def _coerce(section: str, key: str, value: Any, default: Any, annotation: Any) -> Any:
     """Check/convert ``value`` to the type of the field's default; ConfigError if impossible."""
     where = f"{section}.{key}"
@@ -212,6 +231,8 @@ def _coerce(section: str, key: str, value: Any, default: Any, annotation: Any) -
         return parse_int_list(value, where)
     if section == "sweep" and key == "lrs":
         return None if value is None else parse_float_list(value, where)
+    if section == "sweep" and key == "max_bank":
+        return parse_max_bank(value, where)
     if section == "eval" and key == "run":
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]

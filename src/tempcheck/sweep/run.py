@@ -111,7 +111,6 @@ def run_sweep(
     """Run the sweep described by ``config`` into ``out``; returns (results rows, out path)."""
     progress = progress or NullProgress()
     root = Path(out)
-    groups = plan_groups(config)
     evaluations = select(list(config.eval.run))
     validate_evaluation_options(config, list(config.eval.run))
     from ..registry import lookup
@@ -137,6 +136,14 @@ def run_sweep(
     from .group import adversarial_training_options
 
     adversarial_training_options(config, data)  # validates train.adv_train / adv_options
+    from .bank_size import plan_bank_size
+
+    bank_plan = plan_bank_size(config, data, resolve_device(config.train.device))
+    groups = plan_groups(config, bank_plan.max_bank)
+    if config.train.threads is not None and config.train.threads < 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"train.threads must be >= 1, got {config.train.threads}")
     if config.sweep.backend not in ("local", "ray"):
         from ..errors import ConfigError
 
@@ -147,8 +154,12 @@ def run_sweep(
 
         ray_started = connect(config)  # an unreachable cluster fails before anything is written
     root.mkdir(parents=True, exist_ok=True)
+    from ..train.threads import torch_threads
+
     try:
-        return _run_locked(config, root, groups, evaluations, data, resume, progress, report)
+        with torch_threads(config.train.threads):
+            return _run_locked(config, root, groups, evaluations, data, resume, progress, report,
+                               bank_plan.to_dict())
     finally:
         if ray_started:
             import ray
@@ -156,10 +167,11 @@ def run_sweep(
             ray.shutdown()
 
 
-def _run_locked(config, root, groups, evaluations, data, resume, progress, report):
+def _run_locked(config, root, groups, evaluations, data, resume, progress, report, bank_plan):
     """The part of ``run_sweep`` that holds the run folder's lock and writes into it."""
     with store.SweepLock(root):
         sweep_info = prepare_folder(root, config, groups, resume)
+        sweep_info["bank_plan"] = bank_plan  # how --max-bank was resolved on this device
         for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         started = time.time()

@@ -164,7 +164,7 @@ def fit(
     task = progress.task("train", total=options.epochs - start_epoch)
     for epoch in range(start_epoch, options.epochs):
         model.train()
-        tally = EpochTally(k)
+        tally = EpochTally(k, device)
         with streams.model_rng(epoch, device):
             aug_gen = streams.augment(epoch)
             for i, (xb, yb) in enumerate(loader.epoch(epoch)):
