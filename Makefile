@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# Ray is optional (the ray backend and its tests); its tests skip when it cannot install
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]' || echo "ray extra not installed: ray tests will skip"
+	# TensorBoard and MLflow (optional trackers); their tests skip when they cannot install
+	$(BIN)/python -m pip install --quiet -e '.[dev,trackers]' || echo "trackers extra not installed: tracker tests will skip"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -7,7 +7,7 @@ APGD-CE (CE at τ), APGD-DLR and APGD-T (targeted DLR, 9 targets or C − 1), 10
 AutoAttack's standard version. Per member it reports the suite's worst case, each reference
 attack alone, and the per-example best of the three (``reference_min``).
 
-    .venv/bin/python bench/attack_reference.py RUN_DIR [--targets 9] [--steps 100]
+    .venv/bin/python bench/attack_reference.py RUN_DIR [--targets 9] [--steps 100] [--group G]
 
 Prints one JSON object on stdout and a human table on stderr. Slow (minutes per group on a
 CPU); never run as a test.
@@ -51,11 +51,12 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=9)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=73, help="examples per attack batch")
+    parser.add_argument("--group", default=None, help="only this group (e.g. seed0)")
     args = parser.parse_args()
     root = Path(args.run_dir)
     rows = []
     for gdir in sorted((root / "groups").glob("*/")):
-        if not (gdir / "done.json").is_file():
+        if not (gdir / "done.json").is_file() or args.group not in (None, gdir.name):
             continue
         saved = json.loads((gdir / "config.json").read_text())
         config = from_dict(saved["config"])

@@ -1,4 +1,4 @@
-"""Wall time of post-hoc temperature scaling (L-BFGS, strong Wolfe, float64; eval/scaling.py).
+"""Wall time of post-hoc temperature scaling (L-BFGS, strong Wolfe, float64; eval/scaling/temperature_fit.py).
 
 Prints one JSON object (and a human table on stderr): the fit time for N × C logits (default
 100,000 × 100, goal: well under a second), its L-BFGS iterations, NLL evaluations and final

@@ -1,8 +1,8 @@
 """Practical peak of this machine: achieved GFLOP/s of a large dense float32 matmul.
 
 A square n × n matmul costs 2·n³ floating-point operations; the best of ``--repeats`` timed runs
-(after warm-up) is the practical peak that model FLOP rates are compared against (REFERENCE.md
-§9 quotes ~157 GFLOP/s theoretical fp32 for the 2-core AVX2/FMA CPU here).
+(after warm-up) is the practical peak that model FLOP rates are compared against (the 2-core
+AVX2/FMA CPU here has a theoretical fp32 peak near 157 GFLOP/s).
 
     python bench/matmul_peak.py [--size 2048] [--repeats 10] [--device cpu|cuda] [--threads N]
 

@@ -31,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 from tempcheck.report.rundata import RunData
+from tempcheck.report.stats import format_mean_sd
 
 COLUMNS = [
     ("test_acc", "test acc", True), ("test_nll", "NLL", False), ("test_ece", "ECE", True),
@@ -45,16 +46,12 @@ def _values(rows: list[dict], key: str) -> list[float]:
             if isinstance(r.get(key), float) and not math.isnan(r[key])]
 
 
-def mean_sd(values: list[float], percent: bool) -> str:
-    """``m ± s`` with the sample s.d. (ddof = 1); ``m (n = 1)`` for one value; ``–`` for none."""
-    if not values:
-        return "–"
-    scale, unit, digits = (100.0, "%", 2) if percent else (1.0, "", 4)
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{scale * mean:.{digits}f}{unit} (n = 1)"
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{scale * mean:.{digits}f} ± {scale * sd:.{digits}f}{unit}"
+def cell(values: list[float], percent: bool, runs: int | None = None) -> str:
+    """``m ± s`` through the report's one mean ± s.d. helper (sample s.d., ddof = 1): percent
+    with 2 decimals, or 4 decimals; "(n = k)" when k differs from ``runs``; "–" for none."""
+    if percent:
+        return format_mean_sd(values, fmt=".2f", sd_fmt=".2f", scale=100.0, unit="%", runs=runs)
+    return format_mean_sd(values, fmt=".4f", sd_fmt=".4f", runs=runs)
 
 
 def by_temperature(run: RunData) -> dict[float, list[dict]]:
@@ -72,7 +69,7 @@ def table(run: RunData) -> str:
     for tau, rows in by_temperature(run).items():
         used = [r for r in rows if r.get("status") in ("ok", "stalled")]
         cells = [f"{tau:g}"]
-        cells += [mean_sd(_values(used, key), pct) for key, _, pct in COLUMNS]
+        cells += [cell(_values(used, key), pct, seeds) for key, _, pct in COLUMNS]
         found = Counter(str(r.get("robust_verdict") or "–") for r in rows)
         cells.append(", ".join(f"{v} × {n}" for v, n in sorted(found.items())))
         status = Counter(str(r.get("status")) for r in rows)

@@ -67,7 +67,7 @@ CASES = [
     Case("seeds-empty", sweep("--seeds", ""), "sweep.seeds is empty"),
     Case("seed-overflow", sweep("--seeds", "99999999999"), "sweep.seeds=99999999999"),
     Case("split-seed-negative", sweep("--data.split_seed=-1"), "data.split_seed=-1"),
-    Case("max-bank-0", sweep("--max-bank", "0"), "sweep.max_bank=0"),
+    Case("max-bank-0", sweep("--max-bank", "0"), "sweep.max_bank must be"),
     Case("device-missing", sweep("--device", "cuda:1"), "cuda:1",
          skip="a CUDA device is present" if torch.cuda.is_available() else None),
     Case("device-unknown", sweep("--device", "tpu"), "train.device='tpu'"),

@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tempcheck"
 # bottom to top; a module may import its own layer and the ones before it
 LAYERS = [
     ("core", ["__init__", "errors", "softmax", "sampling", "contrastive", "losses", "metrics", "atomic",
-              "progress", "config", "registry"]),
+              "progress", "provenance", "trackers", "config", "registry"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("attacks", ["attacks"]),

@@ -66,7 +66,7 @@ def test_full_and_fast_variants(recipe):
 
 @pytest.mark.parametrize("recipe", [r for r in RECIPES if "vit" not in r])
 def test_convnets_use_the_standard_sgd_recipe(recipe):
-    # REFERENCE.md §9: SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, ~200 epochs
+    # docs/theory.md §9: SGD lr 0.1, momentum 0.9, wd 5e-4, batch 128, ~200 epochs
     t = load_config(CONFIGS / f"{recipe}.yaml").train
     assert (t.optimizer, t.lr, t.momentum, t.weight_decay, t.batch_size, t.epochs) == (
         "sgd", 0.1, 0.9, 5e-4, 128, 200

@@ -69,7 +69,7 @@ def test_large_temperature_gives_uniform_and_small_gives_argmax():
 
 
 def test_large_tau_expansion_matches_reference_formula():
-    """CE_τ = log K − (z_y − mean z)/τ + Var_uniform(z)/(2τ²) + O(τ⁻³) (REFERENCE.md §1)."""
+    """CE_τ = log K − (z_y − mean z)/τ + Var_uniform(z)/(2τ²) + O(τ⁻³) (docs/theory.md §1)."""
     z = torch.randn(5, 10, dtype=torch.float64)
     y = torch.randint(0, 10, (5,))
     tau = 200.0

@@ -1,4 +1,4 @@
-"""The other temperature primitives (REFERENCE.md §7): distillation, sampling, Gumbel-softmax,
+"""The other temperature primitives (docs/theory.md §7): distillation, sampling, Gumbel-softmax,
 InfoNCE / NT-Xent, and their module wrappers. Closed forms, limits and seeded frequency tests."""
 
 from __future__ import annotations

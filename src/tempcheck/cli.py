@@ -35,18 +35,24 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--out", default=default_out, help=f"run folder (default {default_out})")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
-    p.add_argument("--max-bank", type=int, help="at most K members per bank (1 = all alone)")
+    p.add_argument("--max-bank", help="members per bank: auto (default: the device's rule, "
+                   "recorded in sweep.json), all (one bank per seed) or N (1 = all alone)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads while the sweep runs "
+                   "(default: torch's own choice; 1 on a loaded or shared machine)")
     p.add_argument("--eval", help="evaluations to run: 'all' (default), 'none' or a list")
     p.add_argument("--adv-train", choices=["none", "pgd", "trades"], help="adversarial training")
     p.add_argument("--backend", choices=["local", "ray"])
     p.add_argument("--ray-address", help="address of an existing Ray cluster")
     p.add_argument("--gpus-per-bank", type=float)
     p.add_argument("--no-report", action="store_true", help="skip building the report")
+    p.add_argument("--tracker", help="also log each member per epoch to 'tensorboard', "
+                                     "'mlflow' or both 'tensorboard,mlflow' (optional extras)")
     p.add_argument("overrides", nargs="*", help="dotted overrides: train.lr=0.05 ...")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does.")
+    parser = _Parser(prog="tempcheck", description="Measure what the softmax temperature does. "
+                                                   "`tempcheck --version` prints the version.")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     _add_run_options(sub.add_parser("sweep", help="train and evaluate a temperature sweep"),
                      "runs/sweep")
@@ -104,14 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("compare", help="several sweeps side by side, aligned by τ, with "
+                                       "differences and whether they exceed the seed spread")
+    p.add_argument("runs", nargs="+", help="run folders; the first is the reference")
+    p.add_argument("--labels", help="names of the runs 'plain,smoothing' (default: folder names)")
+    p.add_argument("--out", required=True, help="new folder for the comparison")
     from .export import add_export_parser
     from .external import add_evaluate_parser
 
     add_export_parser(sub)
     add_evaluate_parser(sub)
     p = sub.add_parser("calibrate", help="fit temperature scaling to saved logits (.npz / .npy)")
-    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels) "
-                                  "or an .npy logits file with --labels")
+    p.add_argument("logits", help=".npz with logits, labels (optional val_logits, val_labels), "
+                                  "an .npy logits file with --labels, or a sweep's run folder "
+                                  "(with --temperature / --member-seed to pick a member)")
+    p.add_argument("--temperature", type=float, help="run folder: the member trained at this τ")
+    p.add_argument("--member-seed", type=int, help="run folder: the member with this seed")
     p.add_argument("--labels", help=".npy labels for an .npy logits file")
     p.add_argument("--seed", type=int, default=0, help="seed of the fit/eval halves")
     p.add_argument("--bins", type=int, default=15, help="ECE bins")
@@ -151,7 +165,7 @@ def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
     flags = {
         "seeds": "sweep.seeds", "epochs": "train.epochs", "model": "model.name",
         "dataset": "data.name", "data_dir": "data.data_dir", "device": "train.device",
-        "max_bank": "sweep.max_bank", "adv_train": "train.adv_train",
+        "max_bank": "sweep.max_bank", "adv_train": "train.adv_train", "threads": "train.threads",
         "backend": "sweep.backend", "ray_address": "sweep.ray_address",
         "lr_exponent": "train.lr_temperature_exponent", "gpus_per_bank": "sweep.gpus_per_bank",
         "corruptions_dir": "eval.corruption.corruptions_dir", "lrs": "sweep.lrs",
@@ -161,6 +175,8 @@ def config_from_args(args: argparse.Namespace, overrides: list[str], verb: str):
         value = getattr(args, attr)
         if value is not None:
             values[key] = value
+    if args.tracker is not None:
+        values["sweep.trackers"] = [t.strip() for t in args.tracker.split(",") if t.strip()]
     if args.download:
         values["data.download"] = True
     return load_config(args.config, [*overrides, *args.overrides], values)
@@ -191,11 +207,19 @@ def _list(args, overrides) -> int:
     return list_command()
 
 
+def _compare(args, overrides) -> int:
+    from .app.listing import compare_command
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    return compare_command(args.runs, args.out, labels=labels)
+
+
 def _calibrate(args, overrides) -> int:
     from .app.calibrate import calibrate_command
 
     return calibrate_command(args.logits, labels=args.labels, seed=args.seed, bins=args.bins,
-                             json_out=args.json_out, png=args.png)
+                             json_out=args.json_out, png=args.png,
+                             temperature=args.temperature, member_seed=args.member_seed)
 
 
 def _dynamics(args, overrides) -> int:
@@ -241,6 +265,7 @@ def _evaluate(args, overrides) -> int:
 
 
 COMMANDS = {"sweep": _sweep, "train": _sweep, "report": _report, "list": _list,
+            "compare": _compare,
             "calibrate": _calibrate, "dynamics": _dynamics, "corrupt": _corrupt,
             "distill": _distill, "export": _export, "evaluate": _evaluate, "tune": _tune}
 TAKES_OVERRIDES = ("sweep", "train", "evaluate", "tune")
@@ -250,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     from .app import EXIT_INTERRUPTED, EXIT_USAGE
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--version"], ["-V"]):
+        from .provenance import version_line
+
+        print(version_line())
+        return 0
     try:
         rest, overrides = _split_overrides(argv)
         args = build_parser().parse_args(rest)

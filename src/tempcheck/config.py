@@ -42,6 +42,7 @@ TEMPERATURE_MODES = ("fixed", "learnable", "scheduled")
 TEMPERATURE_SCHEDULES = ("constant", "linear", "cosine", "exponential")
 ADVERSARIAL_TRAINING = ("none", "pgd", "trades")
 BACKENDS = ("local", "ray")
+TRACKERS = ("tensorboard", "mlflow")
 SEED_MAX = 2**32 - 1  # numpy's and every framework's common seed range
 
 
@@ -245,7 +246,7 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "sgd"  # "sgd" | "adamw"
     lr: float = 0.05  # base learning rate η̃ (η = η̃ · τ^a)
-    lr_temperature_exponent: float = 0.0  # a in η = η̃ · τ^a (docs/theory.md)
+    lr_temperature_exponent: float = 0.0  # a in η = η̃ · τ^a (docs/theory.md §3)
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
@@ -259,6 +260,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     precision: str = "auto"  # "auto" (bf16 autocast on CUDA) | "fp32" | "bf16"
     compile: bool = False  # torch.compile the bank (GPU)
+    threads: int | None = None  # torch intra-op threads during the sweep (None: torch's default)
     checkpoint_every: int = 5  # epochs between checkpoints (and always at the end)
     eval_every: int = 1  # epochs between validation/test passes in metrics.jsonl
     # how each member's training temperature behaves: "fixed" at its τ; "learnable" (log τ
@@ -300,6 +302,8 @@ class TrainConfig:
         _one_of("train.precision", self.precision, PRECISIONS)
         _at_least("train.checkpoint_every", self.checkpoint_every, 1)
         _at_least("train.eval_every", self.eval_every, 1)
+        if self.threads is not None:
+            _at_least("train.threads", self.threads, 1)
         _one_of("train.temperature_mode", self.temperature_mode, TEMPERATURE_MODES)
         _one_of("train.temperature_schedule", self.temperature_schedule, TEMPERATURE_SCHEDULES)
         _positive("train.temperature_end_ratio", self.temperature_end_ratio)
@@ -328,14 +332,21 @@ class SweepConfig:
     temperatures: list = field(default_factory=_default_temperatures)
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     lrs: list | None = None  # optional grid of base learning rates (overrides train.lr)
-    max_bank: int | None = None  # split groups into banks of at most this many members
+    # members per bank: "auto" (the device's rule, sweep/bank_size.py), "all" (one bank per
+    # seed) or an integer >= 1 (1 trains every member alone)
+    max_bank: int | str = "auto"
     retries: int = 1  # extra attempts for a group whose worker dies
     backend: str = "local"  # "local" | "ray"
     ray_address: str | None = None
     gpus_per_bank: float = 0.0
     cpus_per_bank: float = 1.0
+    # per-member, per-epoch logging to "tensorboard" and/or "mlflow" (optional extras); off
+    trackers: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "trackers", freeze(self.trackers))
+        for tracker in self.trackers:
+            _one_of("sweep.trackers", tracker, TRACKERS)
         object.__setattr__(self, "temperatures", freeze(parse_temperatures(self.temperatures)))
         object.__setattr__(self, "seeds", freeze(self.seeds))
         if self.lrs is not None:
@@ -352,8 +363,7 @@ class SweepConfig:
             for lr in self.lrs:
                 _positive("sweep.lrs", lr)
             _distinct("sweep.lrs", self.lrs)
-        if self.max_bank is not None:
-            _at_least("sweep.max_bank", self.max_bank, 1)
+        object.__setattr__(self, "max_bank", parse_max_bank(self.max_bank))
         _at_least("sweep.retries", self.retries, 0)
         _one_of("sweep.backend", self.backend, BACKENDS)
         _check_range("sweep.gpus_per_bank", self.gpus_per_bank, self.gpus_per_bank >= 0, ">= 0")
@@ -428,6 +438,22 @@ _SECTION_CLASSES = {
     "data": DataConfig, "model": ModelConfig, "train": TrainConfig,
     "sweep": SweepConfig, "eval": EvalConfig,
 }
+
+
+def parse_max_bank(value: Any, where: str = "sweep.max_bank") -> int | str:
+    """``"auto"``, ``"all"`` (also None, as configs saved before "auto" existed) or an
+    integer >= 1."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return "all"
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"{where} must be 'auto', 'all' or an integer >= 1, got {value!r}")
 
 
 def _type_name(annotation: Any) -> str:
@@ -524,6 +550,8 @@ def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
         return parse_int_list(value, where)
     if section == "sweep" and key == "lrs":
         return None if value is None else parse_float_list(value, where)
+    if section == "sweep" and key == "max_bank":
+        return parse_max_bank(value, where)
     if section == "eval" and key == "run":
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]

@@ -36,7 +36,7 @@ def info_nce(
     reduction: str = "mean",
 ) -> torch.Tensor:
     """InfoNCE (van den Oord et al. 2018; as in MoCo / CLIP): key i is query i's positive, every
-    other key a negative; logits are similarities divided by τ (REFERENCE.md §7: τ ≈ 0.07–0.2).
+    other key a negative; logits are similarities divided by τ (docs/theory.md §7: τ ≈ 0.07–0.2).
 
         L_i = −log( exp(s(q_i, k_i)/τ) / Σ_j exp(s(q_i, k_j)/τ) ),  s = cosine (``normalize``)
 

@@ -8,10 +8,11 @@
 - :func:`export_member` writes it as a TorchScript archive (``torch.jit.trace`` in eval mode;
   ``torch.jit.load(path)``) or, with ``format="export"``, a ``torch.export`` program with a
   dynamic batch dimension (``torch.export.load(path).module()``): either runs with plain
-  torch, without tempcheck installed. The file carries ``tempcheck.json`` as an extra file (and the same JSON is written beside it as
-  ``<out>.json``): training τ, seed, group and member index, what the output is, the input
-  shape and normalisation, class names, the run's test accuracy of this member, the resolved
-  config and the versions of the run and of the export.
+  torch, without tempcheck installed. The file carries ``tempcheck.json`` as an extra file
+  (and the same JSON is written beside it as ``<out>.json``): training τ, seed, group and
+  member index, what the output is, the input shape and normalisation, class names, the
+  run's test accuracy of this member, the resolved config and the versions of the run and of
+  the export.
 
 Reading the metadata with plain torch::
 

@@ -1,5 +1,5 @@
 """``torch.nn.Module`` wrappers around the temperature primitives of :mod:`tempcheck.softmax`,
-and :class:`LearnableTemperature` (REFERENCE.md §7).
+and :class:`LearnableTemperature` (docs/theory.md §7).
 
 The functions in ``softmax.py`` are the reference; these modules only hold a temperature (and
 α) so they can sit in an ``nn.Sequential`` or be configured once. Shapes and maths are those of
@@ -102,7 +102,7 @@ def _inverse_softplus(x: float) -> float:
 class LearnableTemperature(nn.Module):
     """One learnable temperature per bank member, ``forward() -> τ (K,)``.
 
-    Log-parametrised (REFERENCE.md §7; CLIP learns the log of its logit scale): the trainable
+    Log-parametrised (docs/theory.md §7; CLIP learns the log of its logit scale): the trainable
     parameter ``offset`` s ``(K,)`` starts at 0 and
 
         log τ = g(r₀ + s),

@@ -3,7 +3,7 @@
 Every function takes logits ``(N, C)`` or banked ``(N, K, C)`` and integer labels ``(N,)`` and
 returns a float (unbanked) or a ``(K,)`` tensor (banked), one value per member. Probabilities are
 computed from the logits as given (apply a temperature first with ``tempcheck.softmax`` if
-wanted). Calibration definitions follow Guo et al. 2017 (REFERENCE.md §4).
+wanted). Calibration definitions follow Guo et al. 2017 (docs/theory.md §4).
 
 Calibration family: :func:`ece` (equal-width bins), :func:`adaptive_ece` (equal-mass bins),
 :func:`classwise_ece`, :func:`mce` (maximum calibration error) and :func:`reliability_bins` (the
@@ -180,7 +180,7 @@ def reliability_bins(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 1
 
 
 def mean_logit_norm(logits: torch.Tensor):
-    """Mean L2 norm of the logit vector per member (the ‖z‖ of REFERENCE.md §3)."""
+    """Mean L2 norm of the logit vector per member (the ‖z‖ of docs/theory.md §3)."""
     z = logits if logits.dim() == 3 else logits.unsqueeze(1)
     values = z.float().norm(dim=-1).mean(0)
     return values if logits.dim() == 3 else float(values[0])

@@ -73,7 +73,7 @@ def sample_with_temperature(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Draw one class per row from softmax(z / τ), optionally restricted by top-k / top-p
-    (REFERENCE.md §7: divide by τ first, then filter).
+    (docs/theory.md §7: divide by τ first, then filter).
 
     Args:
         logits: ``(..., C)``; with a ``(K,)`` temperature, ``(..., K, C)``.

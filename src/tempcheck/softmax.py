@@ -5,7 +5,7 @@ temperature β = 1/τ (``beta``), never both. A temperature is a Python number, 
 ``(K,)`` vector with one entry per bank member; a vector is broadcast over the member axis, which
 is the second-to-last axis of the logits, so logits are ``(B, K, C)`` (or ``(..., K, C)``).
 
-Maths (REFERENCE.md §1):
+Maths (docs/theory.md §1):
     p = softmax(z / τ),   CE_τ(z, y) = logsumexp(z / τ) − z_y / τ,   ∂CE_τ/∂z = (p − onehot(y)) / τ.
 
 Everything goes through ``log_softmax`` (never ``log(softmax(...))``) so the loss stays finite in
@@ -179,7 +179,7 @@ def cross_entropy_gradient(
     return (p - onehot) / _temperature_for(p, tau_t)
 
 
-# -- other temperature primitives (REFERENCE.md §7) ---------------------------------------------
+# -- other temperature primitives (docs/theory.md §7) ---------------------------------------------
 
 
 def _alpha_for(logits: torch.Tensor, alpha) -> torch.Tensor:
@@ -206,7 +206,7 @@ def distillation_loss(
     *,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Knowledge distillation (Hinton, Vinyals, Dean 2015; REFERENCE.md §7).
+    """Knowledge distillation (Hinton, Vinyals, Dean 2015; docs/theory.md §7).
 
         L = α·CE(z_s, y) + (1 − α)·T²·KL(softmax(z_t / T) ‖ softmax(z_s / T))
 

@@ -1,4 +1,4 @@
-"""Early-learning theory (REFERENCE.md §3): tangent kernel, linearised dynamics against real
+"""Early-learning theory (docs/theory.md §3): tangent kernel, linearised dynamics against real
 gradient descent, the η β² collapse, the 1/β² stability edge, and the study's files."""
 
 from __future__ import annotations

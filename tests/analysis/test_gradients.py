@@ -1,4 +1,4 @@
-"""Negative-class gradient balance (REFERENCE.md §2): closed forms, limits, and the measured
+"""Negative-class gradient balance (docs/theory.md §2): closed forms, limits, and the measured
 feature gradient against −((1 − p_y)/τ)·[w_y − Σ q_j w_j]."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def test_large_tau_first_order_expansion():
 
 
 def test_derived_check_qualitative():
-    """REFERENCE §2 quotes max q = 0.53 / 0.18 / 0.118 at τ = 0.5 / 5 / 50 for a 'random head'
+    """An illustration quotes max q = 0.53 / 0.18 / 0.118 at τ = 0.5 / 5 / 50 for a 'random head'
     (K = 10). No single natural setup reproduced all three (see the analysis report); what
     holds for any logits: max q falls with τ towards 1/9, staying above it."""
     z, y = _logits(n=4000, k=1, c=10, scale=1.0)

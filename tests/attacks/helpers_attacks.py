@@ -37,7 +37,7 @@ def member_alone(bank, k: int, **kw):
 
 class ScaledLogits(nn.Module):
     """Multiplies member k's logits by ``scales[k]``: a large scale is a cold softmax in
-    disguise, whose CE input gradients vanish (REFERENCE.md §5)."""
+    disguise, whose CE input gradients vanish (docs/theory.md §5)."""
 
     def __init__(self, inner: nn.Module, scales):
         super().__init__()

@@ -1,5 +1,5 @@
 """Attack losses: closed forms, the invariances that make margin/DLR immune to temperature, and
-the vanishing CE gradient they are immune to (REFERENCE.md §5)."""
+the vanishing CE gradient they are immune to (docs/theory.md §5)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """FGSM and PGD: threat model, train/eval mode, targeted success, restarts, and the banked
-attack equal to attacking each member alone (REFERENCE.md §5, DESIGN.md bank equivalence)."""
+attack equal to attacking each member alone (docs/theory.md §5, DESIGN.md bank equivalence)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The adversarial evaluation: columns, arrays, options, and — the point of it — a member whose
 CE gradients vanish (huge logits, or a tiny training temperature) looks robust to CE attacks,
-is flagged as masked, and is still broken by margin/DLR attacks and Square (REFERENCE.md §5)."""
+is flagged as masked, and is still broken by margin/DLR attacks and Square (docs/theory.md §5)."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def _small_cnn_runs():
     fit(model, data, temperatures=[1.0, 10.0], lrs=[0.05, 0.05],
         options=FitOptions(epochs=8, eval_every=10**9))
     model.eval()
-    opts = dict(n_examples=100, diag_examples=32, more_steps=20, apgd_steps=50)
+    opts = dict(n_examples=100, diag_examples=32, more_steps=20, steps=10, apgd_steps=50)
     default = run(_ctx(model, [1.0, 10.0], **opts)).columns
     standard = run(_ctx(model, [1.0, 10.0], suite="standard", apgd_targets=9, **opts)).columns
     return default, standard
@@ -156,17 +156,18 @@ def test_the_default_suite_is_as_strong_as_the_best_apgd_on_the_same_examples():
             if c in standard]
     for k in range(2):
         best = min(standard[c][k] for c in refs)
-        assert best < standard["robust_acc_pgd_ce_tau"][k]  # APGD does beat PGD-20 here
+        assert best < standard["robust_acc_pgd_ce_tau"][k]  # APGD does beat PGD-10 here
         assert default["robust_acc_worst"][k] <= best + 0.02, (k, default["robust_acc_worst"])
     assert default.get("worst_case_upper_bound") == [False, False]
 
 
 @pytest.mark.slow
 def test_a_plain_member_is_not_flagged_for_a_longer_attack_being_stronger():
-    # τ = 1, no zero gradients: PGD-20 on CE is weaker than 50-step APGD-T over 9 targets,
-    # but no weaker than PGD-20 on margin/DLR, nor APGD-CE than APGD-DLR — not masking
+    # τ = 1, no zero gradients: PGD-10 on CE leaves over 10 points more robust than 50-step
+    # APGD-T over 9 targets (a budget-blind check calls that masking), but no more than PGD-10
+    # on margin/DLR, nor APGD-CE than APGD-DLR — not masking
     _, standard = _small_cnn_runs()
     assert standard["grad_zero_share"][0] < 0.05
-    assert standard["robust_acc_pgd_ce_tau"][0] > standard["robust_acc_apgd_t"][0] + 0.05
+    assert standard["robust_acc_pgd_ce_tau"][0] > standard["robust_acc_apgd_t"][0] + 0.10
     assert standard["masking_suspected"][0] is False, standard["masking_reason"][0]
     assert standard["robust_verdict"][0] != "masked"

@@ -8,20 +8,24 @@ with BatchNorm and dropout, and a module with buffers; at init member k is exact
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import user_models  # tests/models/user_models.py (on pytest's pythonpath)
 
 import tempcheck
 from tempcheck.data.base import DatasetSplits, Split
+from tempcheck.data.loader import BatchLoader
 from tempcheck.errors import ModelError
 from tempcheck.models.functional_bank import FunctionalBank, bank
 from tempcheck.models.member_dropout import mix64, uniform_from_key
 from tempcheck.models.python_model import resolve_factory
 from tempcheck.registry import create_model, load_dataset
 from tempcheck.train.loop import FitOptions, fit
+from tempcheck.train.streams import RandomStreams
 
 HERE = Path(__file__).parent
 
@@ -60,6 +64,50 @@ def test_member_equals_module_trained_alone(name, small_digits):
         assert diff < 1e-4, f"member {k} of {name} differs from its standalone twin by {diff}"
         for (n, a), b in zip(alone.net.named_buffers(), model.net.buffers()):
             assert torch.allclose(a[0].double(), b[k].double(), atol=1e-5), n  # BN stats too
+
+
+def _train_plain(module, data, tau, lr, epochs, batch_size, seed):
+    """The module alone, trained with plain PyTorch: torch.optim.SGD, F.cross_entropy(z / τ),
+    the batches fit draws for data seed ``seed``."""
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    loader = BatchLoader(data.train, batch_size=batch_size, shuffle=True,
+                         seed=RandomStreams(seed).order, drop_last=True)
+    for epoch in range(epochs):
+        module.train()
+        for xb, yb in loader.epoch(epoch):
+            loss = F.cross_entropy(module((xb - mean) / std) / tau, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return module.eval()
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_member_equals_plain_pytorch_training_of_the_module(name, small_digits):
+    """Without dropout the twin needs no tempcheck at all: member k of the trained bank equals
+    ``torch.manual_seed(seed); factory()`` trained with torch.optim.SGD on the same batches."""
+    seeds, taus, lrs = [3, 5], [0.5, 4.0], [0.05, 0.1]
+    options = {"dropout": 0.0} if name == "small_cnn" else {}
+    opts = FitOptions(epochs=3, batch_size=32, weight_decay=5e-4, schedule="constant")
+    model = bank(FACTORIES[name], seeds=seeds, options=options, sample_shape=(1, 8, 8),
+                 mean=small_digits.mean, std=small_digits.std)
+    fit(model, small_digits, temperatures=taus, lrs=lrs, options=opts, seed=42)
+    model.eval()
+    x = small_digits.test.x[:64]
+    mean = torch.tensor(small_digits.mean).view(1, -1, 1, 1)
+    std = torch.tensor(small_digits.std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        together = model(x)
+    for k, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        plain = _train_plain(FACTORIES[name](**options), small_digits, taus[k], lrs[k], 3, 32, 42)
+        with torch.no_grad():
+            diff = (plain((x - mean) / std) - together[:, k]).abs().max().item()
+        assert diff < 1e-4, f"member {k} of {name} differs from plain PyTorch by {diff}"
+        for (n, a), b in zip(plain.named_buffers(), model.net.buffers()):
+            assert torch.allclose(a.double(), b[k].double(), atol=1e-5), n  # BN stats, counter
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))
@@ -173,6 +221,17 @@ def test_python_model_names_resolve_file_and_module_forms(small_digits, monkeypa
     assert torch.allclose(model.net[-1].weight[1], 0.5 * plain[-1].weight)
 
 
+def test_module_form_finds_modules_in_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "nets_here_xyz.py").write_text(
+        "from torch import nn\n\ndef tiny(num_classes=10):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "nets_here_xyz", raising=False)
+    factory = resolve_factory("python:nets_here_xyz:tiny")
+    assert factory()(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("spec, says", [
     ("python:nowhere/missing.py:f", "does not exist"),
     ("python:no_such_package_xyz:f", "cannot import"),
@@ -194,3 +253,27 @@ def test_unknown_model_option_is_a_model_error(small_digits, monkeypatch):
 
 def test_bank_is_exported_at_top_level():
     assert tempcheck.bank is bank
+
+
+def test_token_models_bank_with_the_text_keywords():
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 50, (96, 12), generator=g)
+    labels = (tokens[:, 0] > 25).long()
+    split = Split(tokens, labels)
+    data = DatasetSplits("toy", split, Split(tokens[:32], labels[:32]),
+                         Split(tokens[:32], labels[:32]), 2, 0, 0, (), (), kind="text")
+    kwargs = {"num_classes": 2, "vocab_size": 50, "max_len": 12, "pad_id": 0}
+    spec = f"python:{HERE / 'user_models.py'}:TokenBag"
+    model = create_model(spec, members=2, seeds=[3, 4], dim=6, **kwargs)
+    assert model.net.embed.weight.shape == (2, 50, 6) and model.num_classes == 2
+    opts = FitOptions(epochs=2, batch_size=16)
+    fit(model, data, temperatures=[0.5, 2.0], lrs=[0.1, 0.1], options=opts, seed=1)
+    alone = create_model(spec, members=1, seeds=[4], dim=6, **kwargs)
+    fit(alone, data, temperatures=[2.0], lrs=[0.1], options=opts, seed=1)
+    model.eval()
+    alone.eval()
+    with torch.no_grad():
+        shared = model(tokens[:8])
+        assert torch.allclose(shared[:, 1], alone(tokens[:8])[:, 0], atol=1e-5)
+        per_member = model(torch.stack([tokens[:8], tokens[8:16]], dim=1))  # (B, K, L)
+        assert torch.allclose(per_member[:, 1], model(tokens[8:16])[:, 1], atol=1e-6)

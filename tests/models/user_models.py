@@ -97,3 +97,19 @@ class NotLogits(nn.Module):
 
     def forward(self, x):
         return self.conv(x)
+
+
+class TokenBag(nn.Module):
+    """Mean of token embeddings (padding excluded), then a linear head: a text classifier."""
+
+    def __init__(self, num_classes: int = 2, vocab_size: int = 50, pad_id: int = 0,
+                 dim: int = 8):
+        super().__init__()
+        self.pad_id = pad_id
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, tokens):
+        mask = (tokens != self.pad_id).unsqueeze(-1).float()
+        h = (self.embed(tokens) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(h)

@@ -58,3 +58,40 @@ def test_summary_excludes_failed_members_from_means_and_names_them(tmp_path):
     text = format_summary_table(rows, markdown=False)
     assert "85.00 ± 7.07%" in text and "diverged×1" in text
     assert "**diverged** at epoch 3\n" in build_summary(run).markdown + "\n"
+
+
+def test_report_writes_vector_figures_tables_and_intended_widths(tmp_path):
+    """Every figure as PNG and SVG, every table as CSV and LaTeX, each <img> at its width."""
+    import csv as _csv
+    import re
+
+    from tempcheck.report.build import build_report
+    from tempcheck.report.plots import PNG_DPI
+
+    cols = ["group", "member", "temperature", "seed", "status", "test_acc", "test_nll",
+            "test_ece", "val_acc"]
+    with open(tmp_path / "results.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = _csv.writer(fh)
+        writer.writerow(cols)
+        for k, (tau, seed) in enumerate([(0.1, 0), (0.1, 1), (10.0, 0), (10.0, 1)]):
+            writer.writerow(["g", k, tau, seed, "ok", 0.9 - 0.01 * k, 0.3, 0.02, 0.88])
+    html_path, md_path = build_report(tmp_path)
+    pngs = sorted(tmp_path.glob("figures/*.png"))
+    assert len(pngs) == 3  # accuracy, NLL and ECE against τ
+    for png in pngs:
+        svg = png.with_suffix(".svg").read_text(encoding="utf-8")
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    summary_csv = next(tmp_path.glob("tables/*-summary-0.csv"))
+    rows = list(_csv.reader(summary_csv.open(encoding="utf-8")))
+    assert rows[0][0] == "τ" and rows[0][1].startswith("test acc (mean ± s.d.")
+    assert [r[0] for r in rows[1:]] == ["0.1", "10"]
+    tex = summary_csv.with_suffix(".tex").read_text(encoding="utf-8")
+    assert r"\begin{tabular}" in tex and r"$\tau$" in tex
+    page = html_path.read_text(encoding="utf-8")
+    widths = [int(w) for w in re.findall(r"data-intended-width='(\d+)'", page)]
+    assert widths == [round(5.2 * 96)] * 3  # metric_vs_temperature is 5.2 in wide
+    assert "style='width:499px'" in page and "class='narrow'" in page
+    md = md_path.read_text(encoding="utf-8")
+    assert md.count(".svg)") == 3
+    # the PNG carries 1.5× the CSS pixels (sharp on high-density screens)
+    assert abs(int.from_bytes(pngs[0].read_bytes()[16:20], "big") - 5.2 * PNG_DPI) <= 1

@@ -70,7 +70,11 @@ def test_section_from_a_run_folder(tmp_path):
     open_before = plt.get_fignums()
     section = build(_write_run(tmp_path))
     assert section.ran and section.title == "Adversarial robustness"
-    assert len(section.figures) == 3
+    assert len(section.figures) == 4
+    captions = [c for c, _ in section.figures]
+    # the share each attack fooled sits right before the logits before/after PGD
+    assert captions[2].startswith("Share of the correctly classified") and \
+        captions[3].startswith("Mean logits")
     assert all(isinstance(fig, Figure) for _, fig in section.figures)
     assert plt.get_fignums() == open_before  # no pyplot state
     md = section.markdown

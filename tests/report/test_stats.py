@@ -139,7 +139,7 @@ def test_one_seed_shows_no_spread_in_any_section(tmp_path):
     for s in sections:
         assert not re.search(r"± ?[0-9]", s.markdown), s.title
     summary = next(s for s in sections if s.title == "Summary")
-    assert "10.00% (n = 1)" in summary.markdown
+    assert "0.1000 (n = 1)" in summary.markdown  # accuracies are fractions in the report
 
 
 def test_strict_mode_raises_on_a_broken_section_and_default_mode_shows_it(tmp_path):

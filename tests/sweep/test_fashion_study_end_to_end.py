@@ -8,16 +8,14 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from helpers_idx import write_family
 
 from tempcheck.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from helpers_idx import write_family  # noqa: E402
 
 RECIPE = ROOT / "configs" / "fashion_cnn.yaml"
 TINY = [
@@ -68,6 +66,13 @@ def test_recipe_runs_every_evaluation(study):
     assert info["adversarial"]["eps"] == pytest.approx(0.1)
     assert info["adversarial"]["suite"] == "standard"
     assert (study / "report.html").is_file() and (study / "dynamics.json").is_file()
+    # the data as read: sizes, class names and folder, recorded and shown in the report
+    assert sweep["data"]["sizes"] == {"train": 550, "val": 50, "test": 100}
+    assert sweep["data"]["class_names"][0] == "T-shirt/top"
+    assert sweep["data"]["source"].endswith("fashion-mnist")
+    line = "550 / 50 / 100 train / val / test, 10 classes (T-shirt/top, Trouser, Pullover, "
+    assert line in (study / "report.md").read_text()
+    assert "Ankle boot" in (study / "report.html").read_text()
 
 
 @pytest.mark.slow
@@ -91,8 +96,9 @@ def test_study_table_from_the_run_folder(study, capsys):
 
 def test_study_table_mean_sd_and_missing_folder(tmp_path, capsys):
     table = _study_table()
-    assert table.mean_sd([0.5, 0.7], percent=True) == "60.00 ± 14.14%"
-    assert table.mean_sd([0.25], percent=False) == "0.2500 (n = 1)"
-    assert table.mean_sd([], percent=True) == "–"
+    assert table.cell([0.5, 0.7], percent=True, runs=2) == "60.00 ± 14.14%"
+    assert table.cell([0.5], percent=True, runs=2) == "50.00% (n = 1)"  # a seed is missing
+    assert table.cell([0.25], percent=False) == "0.2500 (n = 1)"
+    assert table.cell([], percent=True) == "–"
     assert table.main([str(tmp_path)]) == 2
     assert "results.csv" in capsys.readouterr().err

@@ -61,6 +61,7 @@ def test_run_folder_layout_and_results(finished_sweep):
     assert all(0.0 <= float(r["test_acc"]) <= 1.0 for r in table)
     sweep = json.loads((root / "sweep.json").read_text())
     assert sweep["versions"]["torch"] and sweep["grid"]["temperatures"] == [0.5, 2.0]
+    assert sweep["bank_plan"]["requested"] == "auto" and sweep["bank_plan"]["rule"]
     html = (root / "report.html").read_text()
     assert "data:image/png;base64," in html and "Summary" in html
 

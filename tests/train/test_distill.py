@@ -74,8 +74,10 @@ def test_teacher_selection_errors(teacher_run, tmp_path):
 
 def test_distill_output_folder(distilled, teacher_run):
     for name in ("distill.csv", "results.csv", "metrics.jsonl", "checkpoint.pt",
-                 "distill.json", "report.md", "figures/distill-1.png"):
+                 "distill.json", "report.md", "report.html"):
         assert (distilled / name).is_file(), name
+    assert list(distilled.glob("figures/*-distillation-0.png"))
+    assert list(distilled.glob("figures/*-distillation-0.svg"))
     rows = _csv(distilled / "distill.csv")
     assert [r["role"] for r in rows] == ["student", "student", "baseline", "teacher"]
     assert [r["distill_temperature"] for r in rows[:2]] == ["1.0", "4.0"]
@@ -120,3 +122,20 @@ def test_section(distilled, tmp_path):
     assert "teacher accuracy" in section.markdown
     empty = build(RunData.load(tmp_path))
     assert isinstance(empty, Section) and not empty.ran
+
+
+def test_distill_report_has_its_own_setup_summary_and_curves(distilled, teacher_run):
+    """The folder's report describes a distillation, not a sweep: a real title and setup, the
+    teacher and the baseline in the summary, curves labelled by distillation T (not τ)."""
+    md = (distilled / "report.md").read_text(encoding="utf-8")
+    title = md.splitlines()[0]
+    assert title == "# tempcheck distillation report — digits / mlp", title
+    assert "?" not in title and "None" not in md and "not found" not in md
+    assert f"`{teacher_run}`" in md and "τ = 3, seed 0" in md  # the teacher, named
+    assert "**Distillation temperatures T**: 1, 4; α = 0.1" in md
+    summary = md.split("## Summary", 1)[1].split("## ", 1)[0]
+    assert "| teacher (τ = 3) |" in summary and "| baseline (labels only) |" in summary
+    assert summary.count("| student |") == 2
+    curves = md.split("## Learning curves", 1)[1].split("## ", 1)[0]
+    assert "distillation T" in curves and "Not run" not in curves
+    assert "training temperature τ" not in md  # no sweep section reads T as a training τ

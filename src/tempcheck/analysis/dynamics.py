@@ -1,5 +1,5 @@
 """Early-learning theory against measurement (Agarwala et al., "Temperature check", arXiv
-2010.07344, TMLR 2023; REFERENCE.md §3), as a study on a small subset of a dataset.
+2010.07344, TMLR 2023; docs/theory.md §3), as a study on a small subset of a dataset.
 
 The kernel, the linearised map and real gradient descent live in ``linearised.py``; this file
 asks the three questions the theory answers and packages the answers for a run folder:
@@ -33,7 +33,6 @@ digits cnn's forward + backward was 50× slower with 2 threads under load than w
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from torch import nn
 
 from ..data.base import DatasetSplits, as_float
 from ..progress import NullProgress, Progress
+from ..train.threads import torch_threads
 from .common import subsample
 from .linearised import (
     LinearLogits,
@@ -78,18 +78,6 @@ def model_factory(name: str, data: DatasetSplits, *, seed: int = 0) -> ModelFact
         return model.double().eval()
 
     return make
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run with ``n`` intra-op threads (None: leave as is); the old setting is restored."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # -- curve comparisons --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """``features``: the geometry of the penultimate features of every member.
 
-Xuan, Yang, Li (2025, arXiv 2502.20604; REFERENCE.md §2) show t-SNE maps of the features per τ:
+Xuan, Yang, Li (2025, arXiv 2502.20604; docs/theory.md §2) show t-SNE maps of the features per τ:
 at high τ every negative class is pushed away equally, and the classes separate more evenly.
 This evaluation draws the maps and measures the separation with numbers:
 

@@ -1,6 +1,6 @@
 """``gradients``: how the tempered cross-entropy spreads its gradient over the negative classes.
 
-With penultimate features f and a linear head z_j = w_j·f + b_j (REFERENCE.md §2; Xuan, Yang,
+With penultimate features f and a linear head z_j = w_j·f + b_j (docs/theory.md §2; Xuan, Yang,
 Li 2025, arXiv 2502.20604):
 
     ∂CE_τ/∂f = −((1 − p_y)/τ) · [ w_y − Σ_{j≠y} q_j w_j ],   q_j = p_j / (1 − p_y),
@@ -82,7 +82,7 @@ def negative_log_weights(logits: torch.Tensor, labels: torch.Tensor, temperature
 
 def negative_weights(logits: torch.Tensor, labels: torch.Tensor, temperatures) -> torch.Tensor:
     """q ``(N, K, C)``: the negative-class gradient weights p_j/(1 − p_y), 0 at the true class,
-    summing to 1 over j ≠ y (REFERENCE.md §2)."""
+    summing to 1 over j ≠ y (docs/theory.md §2)."""
     return negative_log_weights(logits, labels, temperatures).exp()
 
 
@@ -130,7 +130,7 @@ def gradient_balance_means(logits: torch.Tensor, labels: torch.Tensor, temperatu
 def closed_form_feature_gradient(features: torch.Tensor, weight: torch.Tensor,
                                  bias: torch.Tensor | None, labels: torch.Tensor, temperatures
                                  ) -> torch.Tensor:
-    """∂CE_τ/∂f ``(N, K, D)`` from REFERENCE.md §2, −((1 − p_y)/τ)·[w_y − Σ_{j≠y} q_j w_j].
+    """∂CE_τ/∂f ``(N, K, D)`` from docs/theory.md §2, −((1 − p_y)/τ)·[w_y − Σ_{j≠y} q_j w_j].
 
     Args:
         features: ``(N, K, D)`` penultimate features; weight: the head's ``(K, D, C)`` (column

@@ -1,6 +1,6 @@
 """The tangent kernel and the linearised early-learning dynamics of softmax-cross-entropy with
 inverse temperature β (Agarwala, Pennington, Dauphin, Schoenholz, "Temperature check",
-arXiv 2010.07344, TMLR 2023; REFERENCE.md §3), next to the real gradient descent they predict.
+arXiv 2010.07344, TMLR 2023; docs/theory.md §3), next to the real gradient descent they predict.
 
 Setting and conventions (everything here works on one model, K = 1, in float64):
 - n examples, C classes; logits z(θ) ∈ R^{n×C}, flattened example-major (row i·C + c).
@@ -17,7 +17,7 @@ Setting and conventions (everything here works on one model, K = 1, in float64):
 - The model runs in eval mode throughout (kernel and GD alike), so BatchNorm uses its running
   statistics: the function trained is exactly the one whose kernel was computed. (Train-mode
   BatchNorm would make each logit depend on the whole batch and update buffers on every call.)
-- Stability (REFERENCE.md §3): the Gauss–Newton Hessian of L in θ is (β²/n) Jᵀ H J with
+- Stability (docs/theory.md §3): the Gauss–Newton Hessian of L in θ is (β²/n) Jᵀ H J with
   H = blockdiag(diag p_i − p_i p_iᵀ), so GD is locally stable for
   η < η_edge = 2n / (β² λ_max(H^{1/2} Θ H^{1/2})) — the 1/β² law when Θ and p are held fixed.
 """

@@ -1,6 +1,6 @@
 """``logits``: what training at τ does to the logits themselves.
 
-Per sample and member (REFERENCE.md §1, §3, §5):
+Per sample and member (docs/theory.md §1, §3, §5):
 - ``norm``: ‖z‖₂ of the raw logits. The member's softmax input is u = z/τ, so a member trained
   at τ that predicts as confidently as one trained at 1 has ‖z‖ about τ times larger.
 - ``margin``: z_y − max_{j≠y} z_j (negative when misclassified), in raw-logit units; it is the

@@ -44,9 +44,22 @@ def calibrate_file(path: str | Path, *, labels_path: str | Path | None = None, s
 
 
 def calibrate_command(logits: str, *, labels: str | None, seed: int, bins: int,
-                      json_out: str | None, png: str | None) -> int:
+                      json_out: str | None, png: str | None, temperature: float | None = None,
+                      member_seed: int | None = None) -> int:
+    """``logits`` is a logits file, or a sweep's run folder (then ``temperature`` /
+    ``member_seed`` pick the member whose saved test + validation logits are scaled)."""
+    from ..errors import ConfigError
+
     if json_out:
         atomic.check_writable_file(json_out, "--json")
+    if Path(logits).is_dir():  # a run folder: that member's saved test + validation logits
+        from ..sweep.logits_files import find_member_logits
+
+        logits = find_member_logits(logits, temperature=temperature, seed=member_seed)
+        print(f"member logits: {logits}")
+    elif temperature is not None or member_seed is not None:
+        raise ConfigError("--temperature / --member-seed pick a member of a run folder; "
+                          f"{logits} is a file")
     result = calibrate_file(logits, labels_path=labels, seed=seed, n_bins=bins, png=png)
     for w in result.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)

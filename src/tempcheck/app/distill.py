@@ -18,9 +18,7 @@ from .. import atomic, recipe
 from ..errors import ConfigError, RunFolderError
 from ..progress import ConsoleProgress, NullProgress, Progress
 from ..report.build import build_report
-from ..report.plots import figure_png
-from ..report.rundata import RunData, read_csv
-from ..report.section_distill import build as build_distill_section
+from ..report.rundata import read_csv
 from ..sweep.group import RESULT_COLUMNS as SWEEP_COLUMNS
 from ..train.distill import FrozenTeacher, distill, find_teacher, load_teacher_model
 from . import EXIT_OK
@@ -144,16 +142,9 @@ def run_distill(
 
 
 def write_distill_report(out_dir: Path) -> Path:
-    """``report.md`` (+ ``figures/distill-*.png``) holding the distillation section only."""
-    section = build_distill_section(RunData.load(out_dir))
-    lines = [f"# {section.title}", "", section.markdown, ""]
-    for i, (caption, fig) in enumerate(section.figures):
-        name = f"figures/distill-{i + 1}.png"
-        atomic.atomic_write_bytes(out_dir / name, figure_png(fig))
-        lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    path = out_dir / "report.md"
-    atomic.atomic_write_text(path, "\n".join(lines))
-    return path
+    """``report.html`` and ``report.md`` (+ ``figures/``) of a distillation folder: its own
+    setup, summary, learning curves and distillation section (``report/section_distill``)."""
+    return build_report(out_dir)[1]
 
 
 def distill_command(**kwargs) -> int:
@@ -167,6 +158,6 @@ def distill_command(**kwargs) -> int:
         t = f"{t:g}" if isinstance(t, float) else "–"
         print(f"{r['role']:<9} {t:>6} {100 * r['test_acc']:>8.2f}% {r['test_nll']:>7.4f} "
               f"{100 * r['test_ece']:>6.2f}%")
-    html_path, _ = build_report(out)
-    print(f"\nresults: {Path(out) / 'distill.csv'}\nreport:  {html_path.resolve()}")
+    print(f"\nresults: {Path(out) / 'distill.csv'}\n"
+          f"report:  {(Path(out) / 'report.html').resolve()}")
     return EXIT_OK

@@ -20,3 +20,12 @@ def report_command(out: str) -> int:
     html_path, md_path = build_report(out)
     print(f"report:  {html_path.resolve()}\nmarkdown: {md_path.resolve()}")
     return EXIT_OK
+
+
+def compare_command(runs: list[str], out: str, *, labels: list[str] | None = None) -> int:
+    """``tempcheck compare``: several sweeps side by side (``report.compare``)."""
+    from ..report.compare import run_compare
+
+    folder = run_compare(runs, out, labels=labels)
+    print(f"table:   {folder / 'compare.csv'}\nreport:  {(folder / 'report.html').resolve()}")
+    return EXIT_OK

@@ -1,4 +1,4 @@
-"""Banked adversarial attacks (REFERENCE.md §5): every member attacks its own copy in one pass.
+"""Banked adversarial attacks (docs/theory.md §5): every member attacks its own copy in one pass.
 
 Attacks need only a model callable and a loss, so evaluation (``eval.robustness``) and
 adversarial training (``train.adversarial``) share them.

@@ -1,5 +1,5 @@
 """APGD and APGD-T (Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an
-ensemble of diverse parameter-free attacks", ICML; REFERENCE.md §5), banked.
+ensemble of diverse parameter-free attacks", ICML; docs/theory.md §5), banked.
 
 APGD is PGD with momentum and a step size that adapts itself, per example and member:
 

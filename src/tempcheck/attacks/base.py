@@ -1,4 +1,4 @@
-"""The attack contract: banked, per-member adversarial examples in one pass (REFERENCE.md §5).
+"""The attack contract: banked, per-member adversarial examples in one pass (docs/theory.md §5).
 
 An attack wraps a model that maps images ``(B, C, H, W)`` (shared) or ``(B, K, C, H, W)`` (one
 input per member) in [0, 1] to logits ``(B, K, C)``. Calling it returns per-member adversarial

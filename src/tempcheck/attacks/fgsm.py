@@ -1,6 +1,6 @@
 """FGSM (Goodfellow, Shlens, Szegedy 2015): one step of size ε along the gradient's sign.
 
-x_adv = Π_{[0,1]}(x + ε · sign ∇ₓ L(x)) for L∞ (REFERENCE.md §5: "FGSM is one step with α = ε");
+x_adv = Π_{[0,1]}(x + ε · sign ∇ₓ L(x)) for L∞ (docs/theory.md §5: "FGSM is one step with α = ε");
 for L2 the step is ε · g/‖g‖₂ (the fast gradient method). Banked: ``(B, K, C, H, W)`` out, one
 forward and one backward for all members. A single step that beats many (PGD) is a classic
 sign of gradient masking (Athalye, Carlini, Wagner 2018).

@@ -1,4 +1,4 @@
-"""Losses an attack climbs, per sample and member (REFERENCE.md §5).
+"""Losses an attack climbs, per sample and member (docs/theory.md §5).
 
 Every loss maps banked logits ``(B, K, C)`` and labels ``(B,)`` (or ``(B, K)``) to a ``(B, K)``
 tensor that the attack *increases*. With ``target`` (``(B,)`` or ``(B, K)``) the targeted version

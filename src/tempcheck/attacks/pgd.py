@@ -1,6 +1,6 @@
 """PGD (Madry, Makelov, Schmidt, Tsipras, Vladu 2018), L∞ and L2, banked.
 
-x ← Π_{‖x−x₀‖≤ε, [0,1]}(x + α · d(∇ₓ L)), d = sign for L∞ and g/‖g‖₂ for L2 (REFERENCE.md §5).
+x ← Π_{‖x−x₀‖≤ε, [0,1]}(x + α · d(∇ₓ L)), d = sign for L∞ and g/‖g‖₂ for L2 (docs/theory.md §5).
 Madry's CIFAR convention: ε = 8/255, α = 2/255 (α = ε/4, the default here), 20 steps, random
 start. Any loss of ``attacks.losses`` can be climbed, targeted or not.
 

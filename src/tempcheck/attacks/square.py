@@ -1,7 +1,7 @@
 """Square attack, L∞ (Andriushchenko, Croce, Flammarion, Hein 2020, ECCV): score-based black-box.
 
 It uses only the logits (never a gradient), so vanishing gradients cannot stop it; a Square
-attack that beats the white-box attacks is a sign of gradient masking (REFERENCE.md §5).
+attack that beats the white-box attacks is a sign of gradient masking (docs/theory.md §5).
 
 - Start: vertical stripes, x₀ + ε·s with one random sign s per column and channel.
 - Each query: pick a random square window of side h = round(√(p · C·H·W / C)) (at least 1, at

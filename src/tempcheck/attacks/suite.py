@@ -1,4 +1,4 @@
-"""Attack suites: which attacks run, in which order, on which examples (REFERENCE.md §5).
+"""Attack suites: which attacks run, in which order, on which examples (docs/theory.md §5).
 
 A robust-accuracy figure is only as good as the strongest attack behind it, and fixed-step PGD
 on a single loss is not strong: on the digits cnn, PGD-20 with CE, margin and DLR together

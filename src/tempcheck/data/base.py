@@ -49,6 +49,17 @@ class DatasetSplits:
             self.class_names, self.kind, self.extra,
         )
 
+    def describe(self) -> dict:
+        """What a run folder records about its data (sweep.json ``data``): sizes, input shape,
+        class names and, for on-disk sources, the folder it was read from."""
+        return {
+            "name": self.name, "kind": self.kind, "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+            "input_shape": [int(d) for d in self.train.x.shape[1:]],
+            "source": self.extra.get("source"),
+        }
+
     def model_kwargs(self) -> dict:
         """Keyword arguments every model family of this kind accepts: classes, channels, image
         size and normalisation for images; classes plus the text data's own (vocabulary size,

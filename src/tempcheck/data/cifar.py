@@ -1,4 +1,4 @@
-"""CIFAR-10 and CIFAR-100 from the official "python version" files (REFERENCE.md §8).
+"""CIFAR-10 and CIFAR-100 from the official "python version" files (docs/theory.md §8).
 
 Layout (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html):
 

@@ -1,4 +1,4 @@
-"""``digits``: scikit-learn's embedded handwritten digits (REFERENCE.md §8).
+"""``digits``: scikit-learn's embedded handwritten digits (docs/theory.md §8).
 
 1,797 grey 8×8 images, values 0–16 (scaled here to [0, 1]), 10 classes; ships inside
 scikit-learn, so nothing is downloaded. Splits are stratified and fixed by ``split_seed``:

@@ -1,4 +1,4 @@
-"""Tiny-ImageNet and ImageNet-style image folders (REFERENCE.md §8).
+"""Tiny-ImageNet and ImageNet-style image folders (docs/theory.md §8).
 
 Tiny-ImageNet (``tiny-imagenet-200``): 200 classes of 64 × 64 JPEGs; ``wnids.txt`` lists the
 class ids, ``train/<wnid>/images/*.JPEG`` holds 500 training images per class and

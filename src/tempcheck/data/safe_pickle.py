@@ -1,4 +1,4 @@
-"""A restricted unpickler for CIFAR's "python version" files (REFERENCE.md §8).
+"""A restricted unpickler for CIFAR's "python version" files (docs/theory.md §8).
 
 A pickle is a program: every ``GLOBAL`` / ``STACK_GLOBAL`` opcode names a callable that the
 standard unpickler imports and may call, so a crafted file can run ``os.system`` on load.

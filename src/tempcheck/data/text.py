@@ -1,5 +1,5 @@
 """Text classification data: IMDB (aclImdb) and generic ``label<TAB>text`` files, tokenised and
-encoded to fixed-length token ids (REFERENCE.md §8).
+encoded to fixed-length token ids (docs/theory.md §8).
 
 Pipeline, all deterministic:
 

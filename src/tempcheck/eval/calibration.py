@@ -1,7 +1,7 @@
 """``calibration``: the ECE family before and after post-hoc scaling, for every member.
 
-Temperature scaling and vector scaling (Guo et al. 2017; REFERENCE.md §4) are fitted per member
-on the cached validation logits, in one banked optimisation (``eval/scaling.py``), and judged on
+Temperature scaling and vector scaling (Guo et al. 2017; docs/theory.md §4) are fitted per member
+on the cached validation logits, in one banked optimisation (``eval/scaling/``), and judged on
 the cached test logits. ``test_nll``, ``test_ece`` ... score softmax(z / τ), the distribution the
 member was trained to output (as in the ``clean`` evaluation); the ``*_raw`` columns score the raw
 logits softmax(z). Scalers are fitted on the raw logits z, so ``ts_temperature`` is the absolute
@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from .base import EvalContext, EvalResult, Evaluation, cached_logits, parse_options
 from .scaling import (
     DEFAULT_LOWER,
+    DEFAULT_PRIOR_SD,
     DEFAULT_UPPER,
     GRAD_TOL,
     ProbabilityInputWarning,
@@ -51,7 +52,7 @@ COLUMNS = (
     "ts_temperature", "ts_relative_temperature",
     "test_ece_ts", "test_nll_ts", "test_adaptive_ece_ts", "test_brier_ts",
     "test_classwise_ece_ts", "test_mce_ts", "test_acc_vs", "test_ece_vs", "test_nll_vs",
-    "test_brier_vs",
+    "test_brier_vs", "vs_converged",
 )
 
 
@@ -64,7 +65,11 @@ class CalibrationOptions:
     - ``t_min``, ``t_max``: bounds on T for member k: T ∈ [min(τ_k, 1)·t_min, max(τ_k, 1)·t_max]
       (so a hot member can still be sharpened below T = τ_k/100, and a cold one softened); a fit
       that ends on a bound reports it in ``info["members"][k]["bound_hit"]``.
-    - ``max_iter``: L-BFGS iterations per round; ``grad_tol``: target |∂NLL/∂log T|.
+    - ``vs_prior_sd``: σ of the N(0, σ²) priors that regularise vector scaling toward the
+      temperature-scaling solution (penalty λ = 1/(σ² N_val), see ``eval/scaling/vector_fit``);
+      ``.inf`` fits plain maximum likelihood.
+    - ``max_iter``: L-BFGS iterations per round (both fits); ``grad_tol``: target |∂NLL/∂log T| (and
+      |∂objective/∂(u, b)| for vector scaling).
     """
 
     n_bins: int = 15
@@ -73,6 +78,7 @@ class CalibrationOptions:
     t_max: float = DEFAULT_UPPER
     max_iter: int = 100
     grad_tol: float = GRAD_TOL
+    vs_prior_sd: float = DEFAULT_PRIOR_SD
 
     def __post_init__(self) -> None:
         if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, int) or self.n_bins < 1:
@@ -85,6 +91,10 @@ class CalibrationOptions:
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"eval.calibration.{name} must be a number > 0, got {value!r}")
+        sd = self.vs_prior_sd
+        if isinstance(sd, bool) or not isinstance(sd, (int, float)) or math.isnan(sd) or sd <= 0:
+            raise ConfigError(f"eval.calibration.vs_prior_sd must be a number > 0 (or .inf), "
+                              f"got {sd!r}")
         if self.t_min >= self.t_max:
             raise ConfigError("eval.calibration.t_min must be below t_max")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) \
@@ -120,14 +130,17 @@ def _reliability(z: torch.Tensor, y: torch.Tensor, n_bins: int, ok: torch.Tensor
 def run(ctx: EvalContext) -> EvalResult:
     """Fit temperature (and vector) scaling per member on validation logits; score test logits.
 
-    Columns (one value per member, NaN where undefined): see :data:`COLUMNS`.
+    Columns (one value per member, NaN where undefined): see :data:`COLUMNS`;
+    ``vs_converged`` is True / False where vector scaling was fitted (a False fit's ``*_vs``
+    columns are still written, and the report marks them).
     Arrays: ``rel_edges`` (n_bins + 1,) and, for the raw test logits (``rel_raw_*``), at the
     training temperature (``rel_tau_*``) and after temperature scaling (``rel_ts_*``):
     ``*_counts``, ``*_confidence``, ``*_accuracy``, each (K, n_bins).
     Info: ``n_val``, ``n_test``, ``n_bins``, ``bounds`` ([t_min, t_max] relative to τ),
-    ``members``: per member ``{member, skipped, temperature, iterations, evaluations,
-    final_grad, bound_hit, limit, converged, val_nll, vs: {iterations, final_grad, converged,
-    val_nll} or {skipped}}`` (see ``TemperatureFit``).
+    ``vector_scaling``, ``vs_prior_sd`` (null: no prior), ``members``: per member ``{member,
+    skipped, temperature, iterations, evaluations, final_grad, bound_hit, limit, converged,
+    val_nll, vs: {iterations, final_grad, converged, val_nll, prior_sd, penalty} or
+    {skipped}}`` (see ``TemperatureFit`` and ``VectorFit``).
     """
     opts = parse_options(CalibrationOptions, ctx.options, "calibration")
     nb = opts.n_bins
@@ -187,10 +200,13 @@ def run(ctx: EvalContext) -> EvalResult:
         if opts.vector_scaling and vs_pos:
             vs_idx = [fit_idx[j] for j in vs_pos]
             vs = fit_vector_scaling(z_val[:, vs_idx], y_val, grad_tol=opts.grad_tol,
-                                    init_temperature=fit.temperature[vs_pos])
+                                    max_iter=opts.max_iter,
+                                    init_temperature=fit.temperature[vs_pos],
+                                    prior_sd=opts.vs_prior_sd)
             z_vs = VectorScaler(vs.weight, vs.bias).apply(z_test[:, vs_idx].double())
             for j, m in enumerate(vs_idx):
                 members[m]["vs"] = vs.member_info(j)
+                cols["vs_converged"][m] = vs.converged[j]
             put("_vs", {"acc": metrics.accuracy(z_vs, y_test), "nll": metrics.nll(z_vs, y_test),
                         "ece": metrics.ece(z_vs, y_test, nb),
                         "brier": metrics.brier(z_vs, y_test)}, vs_idx)
@@ -198,6 +214,7 @@ def run(ctx: EvalContext) -> EvalResult:
     info = {
         "n_val": int(y_val.shape[0]), "n_test": int(y_test.shape[0]), "n_bins": nb,
         "bounds": [opts.t_min, opts.t_max], "vector_scaling": opts.vector_scaling,
+        "vs_prior_sd": _json_ready(float(opts.vs_prior_sd)),  # null: no prior
         "members": [_json_ready(m) for m in members],
     }
     return EvalResult(columns=cols, arrays=arrays, info=info)

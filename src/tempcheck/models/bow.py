@@ -25,7 +25,7 @@ class BankBoW(BankModel):
     Args:
         num_classes, vocab_size, max_len, pad_id: from the dataset (``max_len`` is unused).
         members, seeds: K and one init seed per member.
-        head_init_scale: scales the head's init (the initial logit norm, REFERENCE.md §3).
+        head_init_scale: scales the head's init (the initial logit norm, docs/theory.md §3).
         embed_dim: embedding width D.
         hidden: widths of the ReLU layers between the bag and the head.
         dropout: dropout on the bag and hidden activations (per-member masks).

@@ -108,8 +108,10 @@ class FunctionalBank(BankModel):
     Args:
         members_list: the K modules, built by the same factory (same structure).
         seeds: ``(K,)`` their seeds (kept as the ``member_seeds`` buffer; they key dropout).
-        sample_shape: the shape of one input sample (e.g. ``(1, 8, 8)``); the bank probes the
-            module with it and learns ``num_classes``. ``None``: images, not probed.
+        sample_shape: the shape of one input sample (e.g. ``(1, 8, 8)``, or ``(L,)`` token
+            ids); the bank probes the module with it and learns ``num_classes``. ``None``:
+            images, not probed.
+        vocab_size: token models: the probe draws token ids below it instead of images.
         mean, std: optional per-channel input normalisation applied before the members (the
             members then take images in [0, 1], as attacks need).
         name: how errors refer to the model (e.g. ``python:mypkg.nets:small_cnn``).
@@ -119,7 +121,8 @@ class FunctionalBank(BankModel):
 
     def __init__(self, members_list: Sequence[nn.Module], seeds: Sequence[int], *,
                  sample_shape: Sequence[int] | None = None, mean=None, std=None,
-                 name: str = "the model", num_classes: int | None = None):
+                 name: str = "the model", num_classes: int | None = None,
+                 vocab_size: int | None = None):
         super().__init__(members=len(members_list), num_classes=int(num_classes or 0))
         if len(seeds) != len(members_list):
             raise ValueError(f"need {len(members_list)} seeds, got {len(seeds)}")
@@ -139,7 +142,7 @@ class FunctionalBank(BankModel):
         found = _last_linear(template)
         self._head_name = found[0] if found else None
         if sample_shape is not None:
-            self._probe(tuple(int(s) for s in sample_shape))
+            self._probe(tuple(int(s) for s in sample_shape), vocab_size)
 
     # -- construction -----------------------------------------------------------------------
     def _stack_into_holder(self, members_list: Sequence[nn.Module]) -> None:
@@ -174,10 +177,12 @@ class FunctionalBank(BankModel):
         return self
 
     @torch.no_grad()
-    def _probe(self, sample_shape: tuple[int, ...]) -> None:
+    def _probe(self, sample_shape: tuple[int, ...], vocab_size: int | None) -> None:
         """Run two samples through every member in train and eval mode on copies of the
         buffers: a vmap limit fails here, once, with its one-line error; learns num_classes."""
-        x = torch.rand((2, *sample_shape), generator=torch.Generator().manual_seed(0))
+        gen = torch.Generator().manual_seed(0)
+        x = (torch.randint(0, vocab_size, (2, *sample_shape), generator=gen) if vocab_size
+             else torch.rand((2, *sample_shape), generator=gen))
         buffers = {n: b.clone() for n, b in self.net.named_buffers()}
         was = self.training
         try:
@@ -292,6 +297,7 @@ def bank(
     seeds: Sequence[int] | None = None, options: dict | None = None,
     sample_shape: Sequence[int] | None = None, mean=None, std=None,
     head_init_scale: float = 1.0, num_classes: int | None = None, name: str | None = None,
+    vocab_size: int | None = None,
 ) -> FunctionalBank:
     """A bank of ``members`` copies of ``factory(**options)``, member k built with ``seeds[k]``.
 
@@ -311,6 +317,7 @@ def bank(
             here with one line) and ``num_classes`` is read off its output.
         mean, std: per-channel input normalisation inside the bank (images in [0, 1]).
         head_init_scale: multiplies the last ``nn.Linear``'s initial weight and bias.
+        vocab_size: for token-id inputs (``sample_shape=(L,)``): the probe's id range.
     """
     if seeds is None:
         if members is None:
@@ -328,32 +335,40 @@ def bank(
         _scale_head(module, float(head_init_scale))
         built.append(module)
     return FunctionalBank(built, seeds, sample_shape=sample_shape, mean=mean, std=std,
-                          name=where, num_classes=num_classes)
+                          name=where, num_classes=num_classes, vocab_size=vocab_size)
+
+
+# what a dataset tells every family (DatasetSplits.model_kwargs; text: data.extra)
+_DATA_KEYWORDS = ("num_classes", "in_channels", "image_size", "vocab_size", "max_len", "pad_id")
 
 
 def create_functional_bank(factory: Callable[..., nn.Module], name: str, *, members: int = 1,
                            seeds: Sequence[int] | None = None, head_init_scale: float = 1.0,
-                           num_classes: int | None = None, in_channels: int | None = None,
-                           image_size: int | None = None, mean=None, std=None,
-                           **options) -> FunctionalBank:
-    """The registry's constructor for ``python:...`` models: the keywords every family gets
-    (``num_classes``, ``in_channels``, ``image_size``) reach the factory when its signature
-    takes them; ``mean``/``std`` too, else the bank normalises inputs itself."""
-    data_kwargs = {"num_classes": num_classes, "in_channels": in_channels,
-                   "image_size": image_size}
-    for key, value in data_kwargs.items():
-        if value is not None and key not in options and _accepts(factory, key):
+                           mean=None, std=None, **options) -> FunctionalBank:
+    """The registry's constructor for ``python:...`` models. The data keywords every family
+    gets (``num_classes``, ``in_channels``, ``image_size``; text: ``vocab_size``, ``max_len``,
+    ``pad_id``) reach the factory when its signature takes them; ``mean``/``std`` too, else
+    the bank normalises image inputs itself. Text models are probed with ``(max_len,)`` ids."""
+    data = {k: options.pop(k) for k in _DATA_KEYWORDS if k in options}
+    for key, value in data.items():
+        if value is not None and _accepts(factory, key):
             options[key] = value
-    normalise_inside = mean is not None and not _accepts(factory, "mean")
-    if mean is not None and not normalise_inside:
+    normalise_inside = bool(mean) and not _accepts(factory, "mean")
+    if mean and not normalise_inside:
         options.setdefault("mean", mean)
         options.setdefault("std", std)
-    sample = (in_channels, image_size, image_size) if in_channels and image_size else None
+    if data.get("in_channels") and data.get("image_size"):
+        sample = (data["in_channels"], data["image_size"], data["image_size"])
+    elif data.get("max_len"):
+        sample = (int(data["max_len"]),)
+    else:
+        sample = None
     try:
         return bank(factory, members=members, seeds=seeds, options=options,
                     sample_shape=sample, mean=mean if normalise_inside else None,
                     std=std if normalise_inside else None, head_init_scale=head_init_scale,
-                    num_classes=num_classes, name=name)
+                    num_classes=data.get("num_classes"), name=name,
+                    vocab_size=data.get("vocab_size") if sample and len(sample) == 1 else None)
     except TypeError as exc:
         if "unexpected keyword argument" not in str(exc):
             raise

@@ -34,6 +34,13 @@ from .member_dropout import member_keys
 #   slower (bench/bank_vs_sequential.py), "grouped" otherwise and on CUDA.
 CONV_MODES = ("auto", "grouped", "loop")
 
+# On CPU, the most values one activation map of a bank should hold (4 MiB of float32: a few
+# times a core's L2, well inside a shared L3). Above it the elementwise passes over the map
+# (BatchNorm, ReLU, pooling and their gradients) run at memory speed and a bank becomes slower
+# than its members run one by one (bench/profile_bank.py); the cnn's member chunks and
+# ``--max-bank auto`` (sweep/bank_size.py) both keep banks under it.
+CPU_BANK_FLOATS = 2**20
+
 
 def check_conv_mode(mode: str) -> str:
     if mode not in CONV_MODES:
@@ -47,6 +54,14 @@ def _loop_members(x: torch.Tensor, members: int, mode: str) -> bool:
     if mode == "loop":
         return True
     return x.device.type == "cpu" and x.shape[-1] * x.shape[-2] >= 256
+
+
+def _member_slice(t: torch.Tensor | None, lo: int, hi: int) -> torch.Tensor | None:
+    """Members ``lo .. hi-1`` of a K-leading tensor (the tensor itself for all of them, so
+    the whole-bank path adds no slicing to the autograd graph)."""
+    if t is None or (lo == 0 and hi == t.shape[0]):
+        return t
+    return t[lo:hi]
 
 
 class BankModule(nn.Module):
@@ -71,7 +86,7 @@ class BankLinear(BankModule):
     Args:
         init_scale: multiplies member weights and biases after the default draw; on a
             classifier head this sets the initial logit norm ‖z₀‖ independently of β
-            (REFERENCE.md §3).
+            (docs/theory.md §3).
     """
 
     def __init__(
@@ -146,23 +161,30 @@ class BankConv2d(BankModule):
             _uniform_(self.bias[k], bound, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.reshape(-1, *self.weight.shape[2:])  # (K*out, in/g, kh, kw)
-        b = self.bias.reshape(-1) if self.bias is not None else None
-        expected = self.in_channels if self.shared_input else self.members * self.in_channels
+        return self.forward_members(x, 0, self.members)
+
+    def forward_members(self, x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        """Members ``lo .. hi-1`` alone: input ``(B, n*in, H, W)`` (n = hi − lo) or the shared
+        batch, output ``(B, n*out, H', W')`` — what a bank of those n members would compute."""
+        n = hi - lo
+        weight, bias = _member_slice(self.weight, lo, hi), _member_slice(self.bias, lo, hi)
+        w = weight.reshape(-1, *weight.shape[2:])  # (n*out, in/g, kh, kw)
+        b = bias.reshape(-1) if bias is not None else None
+        expected = self.in_channels if self.shared_input else n * self.in_channels
         if x.shape[1] != expected:
             raise ValueError(
                 f"BankConv2d expected {expected} input channels, got {tuple(x.shape)}"
             )
         if self.shared_input:
             return F.conv2d(x, w, b, self.stride, self.padding, 1, 1)
-        if _loop_members(x, self.members, self.conv_mode):
+        if _loop_members(x, n, self.conv_mode):
             # one dense convolution per member (see CONV_MODES)
-            xs = x.chunk(self.members, dim=1)
-            ws = self.weight.unbind(0)
-            bs = self.bias.unbind(0) if self.bias is not None else [None] * self.members
+            xs = x.chunk(n, dim=1)
+            ws = weight.unbind(0)
+            bs = bias.unbind(0) if bias is not None else [None] * n
             return torch.cat([F.conv2d(xk, wk, bk, self.stride, self.padding, 1, self.groups)
                               for xk, wk, bk in zip(xs, ws, bs)], dim=1)
-        return F.conv2d(x, w, b, self.stride, self.padding, 1, self.members * self.groups)
+        return F.conv2d(x, w, b, self.stride, self.padding, 1, n * self.groups)
 
     def extra_repr(self) -> str:
         return (
@@ -191,10 +213,16 @@ class BankBatchNorm2d(BankModule):
             self.running_var[k].fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # views of the (K, C) buffers: batch_norm updates them in place
+        return self.forward_members(x, 0, self.members)
+
+    def forward_members(self, x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        """Members ``lo .. hi-1`` alone on ``(B, n*C, H, W)``; their running statistics are
+        updated in place (slices of the ``(K, C)`` buffers along K are contiguous views)."""
         return F.batch_norm(
-            x, self.running_mean.view(-1), self.running_var.view(-1), self.weight.reshape(-1),
-            self.bias.reshape(-1), self.training, self.momentum, self.eps,
+            x, _member_slice(self.running_mean, lo, hi).view(-1),
+            _member_slice(self.running_var, lo, hi).view(-1),
+            _member_slice(self.weight, lo, hi).reshape(-1),
+            _member_slice(self.bias, lo, hi).reshape(-1), self.training, self.momentum, self.eps,
         )
 
 

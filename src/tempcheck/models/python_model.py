@@ -2,8 +2,8 @@
 
 Two spellings (``--model`` on the command line, ``model.name`` in a config):
 
-- ``python:package.module:factory`` imports ``package.module`` (on ``sys.path``, e.g. the
-  current directory or an installed package) and calls ``factory``;
+- ``python:package.module:factory`` imports ``package.module`` (an installed package, or a
+  module or package in the current directory) and calls ``factory``;
 - ``python:path/to/file.py:factory`` loads the file (relative to the current directory).
 
 The factory's keyword options come from ``model.options``; it also receives ``num_classes``,
@@ -18,6 +18,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,20 @@ def _load_file(path: Path, spec_text: str):
     return module
 
 
+def _import_from_here(source: str):
+    """``import source``; if its top-level package is not on ``sys.path``, try again with the
+    current directory appended (as ``python -m`` would see it; the ``tempcheck`` console
+    script's ``sys.path`` starts at its own bin folder instead)."""
+    try:
+        return importlib.import_module(source)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != source.split(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(source)
+
+
 def resolve_factory(spec_text: str) -> Callable:
     """The callable named by ``python:<module or file.py>:<factory>``; one-line errors."""
     body = spec_text[len(PREFIX):]
@@ -61,7 +76,7 @@ def resolve_factory(spec_text: str) -> Callable:
         if source.endswith(".py"):
             module = _load_file(Path(source), spec_text)
         else:
-            module = importlib.import_module(source)
+            module = _import_from_here(source)
     except ModuleNotFoundError as exc:
         raise ModelError(f"model {spec_text}: cannot import {exc.name!r} "
                          "(is it on sys.path? a file path must end in .py)") from None
@@ -82,11 +97,10 @@ def python_model_constructor(spec_text: str) -> Callable:
     return functools.partial(create_functional_bank, factory, spec_text)
 
 
-def check_python_model(model_config, data) -> None:
-    """Build a one-member bank of a ``python:`` model for ``data`` (probing it): a factory that
-    cannot be banked fails here, before a sweep writes anything. Native names: nothing."""
-    if not is_python_model(model_config.name) or data.kind != "image":
-        return
-    python_model_constructor(model_config.name)(
-        members=1, seeds=[0], head_init_scale=model_config.head_init_scale,
-        **dict(model_config.options), **data.model_kwargs())
+def check_python_model(name: str, head_init_scale: float, kwargs: dict) -> None:
+    """Build a one-member bank of a ``python:`` model with the keywords a group would pass
+    (``kwargs``: model options and data keywords), probing it: a factory that cannot be banked
+    fails here, before a sweep writes anything. Native names: nothing."""
+    if is_python_model(name):
+        python_model_constructor(name)(members=1, seeds=[0], head_init_scale=head_init_scale,
+                                       **kwargs)

@@ -1,5 +1,5 @@
 """``resnet18`` / ``resnet50``: banked ResNets (He et al. 2016, "Deep Residual Learning for Image
-Recognition"), in the CIFAR form that reaches ~95 % on CIFAR-10 (REFERENCE.md §9).
+Recognition"), in the CIFAR form that reaches ~95 % on CIFAR-10 (docs/theory.md §9).
 
 Four stages of residual blocks at widths ``w, 2w, 4w, 8w`` (``w = width``, 64 in the paper;
 smaller for tests and CPU runs) with strides 1, 2, 2, 2; basic blocks (two 3×3 convs,

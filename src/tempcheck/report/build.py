@@ -1,4 +1,7 @@
-"""Build ``report.html`` (self-contained) and ``report.md`` (+ ``figures/*.png``) from a run folder.
+"""Build ``report.html`` (self-contained) and ``report.md`` from a run folder.
+
+Next to them: ``figures/<NN>-<section>-<j>.png`` and the same figure as ``.svg`` (vector, for a
+paper), and ``tables/<NN>-<section>-<j>.csv`` and ``.tex`` (booktabs) for every table.
 
 Sections run in a fixed order; sections of later stages (calibration, corruptions, adversarial,
 gradient balance, features, early-learning dynamics) come from ``section_<name>.py`` modules and
@@ -18,7 +21,7 @@ from matplotlib.figure import Figure
 from ..errors import RunFolderError
 from . import section_core
 from .base import Section
-from .plots import figure_png
+from .plots import figure_png, figure_svg, intended_width_px
 from .rundata import RunData
 
 # sections that report no evaluation; each evaluation's own comes from its declaration
@@ -89,33 +92,71 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
 
 
+def _png_width(png: bytes) -> int:
+    """Pixel width from a PNG's IHDR chunk."""
+    return int.from_bytes(png[16:20], "big") if png[:8] == b"\x89PNG\r\n\x1a\n" else 520
+
+
 def build_report(out: str | Path, *, strict: bool = False) -> tuple[Path, Path]:
-    """Write report.html, report.md and figures/ into ``out``; returns (html path, md path).
+    """Write report.html, report.md, figures/ and tables/ into ``out``; returns (html, md).
 
-    ``strict``: raise :class:`ReportSectionError` when a section fails (before anything is
-    written) instead of showing the error in its place."""
-    from ..atomic import atomic_write_bytes, atomic_write_text
-
+    A sweep still running (no results.csv yet, some groups finished) gets a *partial* report of
+    the finished groups, said in its title and first section. ``strict``: raise
+    :class:`ReportSectionError` when a section fails (before anything is written) instead of
+    showing the error in its place."""
     root = Path(out)
-    if not any((root / name).is_file() for name in ("results.csv", "dynamics.json")):
-        raise RunFolderError(f"{root} has no results.csv; is it a tempcheck run folder?")
     run = RunData.load(root)
-    sections = build_sections(run, strict=strict)
-    cfg = run.sweep.get("config", {})
-    title = (f"tempcheck report — {cfg.get('data', {}).get('name', '?')} / "
-             f"{cfg.get('model', {}).get('name', '?')}")
-    images: dict[int, list[tuple[str, bytes]]] = {}
+    partial = not (root / "results.csv").is_file() and bool(run.results)
+    if not run.results and not (root / "dynamics.json").is_file():
+        raise RunFolderError(f"{root} has no results.csv (nor a finished group); is it a "
+                             "tempcheck run folder?")
+    from . import section_distill
+
+    if section_distill.is_distill_folder(root):  # `tempcheck distill`: its own sections
+        sections = [_safe(b, run, b.__name__, strict) for b in section_distill.DISTILL_BUILDERS]
+        title = section_distill.distill_title(run)
+    else:
+        sections = build_sections(run, strict=strict)
+        cfg = run.sweep.get("config", {})
+        title = (f"tempcheck report — {cfg.get('data', {}).get('name', '?')} / "
+                 f"{cfg.get('model', {}).get('name', '?')}")
+    if partial:
+        done, total = len(run.evals), len(run.sweep.get("groups", [])) or len(run.evals)
+        title += f" (partial: {done} of {total} groups finished)"
+        sections.insert(0, Section("Partial report", (
+            f"The sweep is still running (or was stopped): this report shows the {done} of "
+            f"{total} groups that finished. Rebuild it with `tempcheck report {root}` later, "
+            "or let the sweep write the final one."), ran=False))
+    return write_report(root, title, sections)
+
+
+def write_report(root: Path, title: str, sections: list[Section]) -> tuple[Path, Path]:
+    """Render ``sections`` into ``root``: report.html (figures embedded), report.md, each
+    figure as PNG + SVG under figures/, each table as CSV + LaTeX under tables/."""
+    from ..atomic import atomic_write_bytes, atomic_write_text
+    from .html import ReportImage, render_html
+    from .tables import markdown_tables, table_csv, table_latex
+
+    images: dict[int, list[ReportImage]] = {}
     md = [f"# {title}", ""]
     for i, s in enumerate(sections):
         md += [f"## {s.title}", "", s.markdown, ""]
+        stem = f"{i:02d}-{_slug(s.title)}"
+        for j, (header, rows) in enumerate(markdown_tables(s.markdown)):
+            atomic_write_text(root / f"tables/{stem}-{j}.csv", table_csv(header, rows))
+            atomic_write_text(root / f"tables/{stem}-{j}.tex",
+                              table_latex(header, rows, caption=s.title))
         for j, (caption, fig) in enumerate(s.figures):
-            png = figure_png(fig) if isinstance(fig, Figure) else fig
-            images.setdefault(i, []).append((caption, png))
-            name = f"figures/{i:02d}-{_slug(s.title)}-{j}.png"
-            atomic_write_bytes(root / name, png)
-            md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    from .html import render_html
-
+            name = f"figures/{stem}-{j}"
+            if isinstance(fig, Figure):
+                png, width = figure_png(fig), intended_width_px(fig)
+                atomic_write_bytes(root / f"{name}.svg", figure_svg(fig))
+                vector = f" ([SVG]({name}.svg))"
+            else:  # already-rendered PNG bytes: shown at their pixel width
+                png, width, vector = fig, _png_width(fig), ""
+            images.setdefault(i, []).append(ReportImage(caption, png, width))
+            atomic_write_bytes(root / f"{name}.png", png)
+            md += [f"![{caption}]({name}.png)", "", f"*{caption}*{vector}", ""]
     html_path, md_path = root / "report.html", root / "report.md"
     atomic_write_text(html_path, render_html(title, sections, images))
     atomic_write_text(md_path, "\n".join(md))
@@ -124,18 +165,7 @@ def build_report(out: str | Path, *, strict: bool = False) -> tuple[Path, Path]:
 
 def build_tune_page(folder: str | Path) -> Path:
     """``report.html`` / ``report.md`` of a tune run on its own (no sweep beside it)."""
-    from ..atomic import atomic_write_bytes, atomic_write_text
     from . import section_tune
-    from .html import render_html
 
     root = Path(folder)
-    section = section_tune.build(RunData(root=root))
-    images = {0: [(caption, figure_png(fig)) for caption, fig in section.figures]}
-    md = ["# tempcheck tune", "", f"## {section.title}", "", section.markdown, ""]
-    for j, (caption, png) in enumerate(images[0]):
-        name = f"figures/tune-{j}.png"
-        atomic_write_bytes(root / name, png)
-        md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    atomic_write_text(root / "report.html", render_html("tempcheck tune", [section], images))
-    atomic_write_text(root / "report.md", "\n".join(md))
-    return root / "report.html"
+    return write_report(root, "tempcheck tune", [section_tune.build(RunData(root=root))])[0]

@@ -3,6 +3,12 @@
 The page needs no network and no script: it opens offline in any browser. The Markdown subset
 the sections use (headings, paragraphs, bullet lists, pipe tables, **bold**, *italic*, `code`)
 is rendered by the small converter below, so no Markdown library is needed.
+
+Figure layout: each figure is shown at its intended width (``ReportImage.width_px``, one figure
+inch = 96 CSS px, see ``report/plots.py``), so its text has its point size on the page; the
+content column is 1,300 px wide, figures wider than 60 % of it take a row of their own, smaller
+ones sit side by side. A click enlarges a figure to the whole window (a hidden checkbox and
+CSS, no script) and a second click puts it back.
 """
 
 from __future__ import annotations
@@ -10,18 +16,33 @@ from __future__ import annotations
 import base64
 import html
 import re
+from typing import NamedTuple
 
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #ccc;margin-top:2em}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}
-figure{display:inline-block;margin:0.5em;vertical-align:top;max-width:520px}
-figure img{max-width:100%}figcaption{font-size:0.85em;color:#555}
-.notrun{color:#8a6d3b;background:#fcf8e3;padding:0.5em;border-radius:4px}
-nav ul{columns:2}code{background:#f5f5f5;padding:0 3px}
+CONTENT_WIDTH_PX = 1300  # the page's content column; no figure is wider (plots.MAX_FIGURE_INCHES)
+
+
+class ReportImage(NamedTuple):
+    caption: str
+    png: bytes
+    width_px: int  # intended CSS width (figure inches × 96)
+
+
+_CSS = f"""
+body{{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:{CONTENT_WIDTH_PX}px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}}
+h1{{border-bottom:2px solid #444}}h2{{border-bottom:1px solid #ccc;margin-top:2em}}
+table{{border-collapse:collapse;margin:1em 0;font-size:0.9em}}
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}
+td:first-child,th:first-child{{text-align:left}}
+figure{{display:inline-block;margin:0.6em 0.4em;vertical-align:top;max-width:100%}}
+figure.wide{{display:block;margin:1em auto}}
+figure img{{display:block;width:100%;height:auto;cursor:zoom-in}}
+figcaption{{font-size:0.85em;color:#555}}
+.zoom input{{display:none}}
+.zoom input:checked+img{{position:fixed;top:0;left:0;width:100vw;height:100vh;object-fit:contain;
+background:#fff;z-index:10;padding:1em;box-sizing:border-box;cursor:zoom-out}}
+.notrun{{color:#8a6d3b;background:#fcf8e3;padding:0.5em;border-radius:4px}}
+nav ul{{columns:2}}code{{background:#f5f5f5;padding:0 3px}}
 """
 
 
@@ -76,8 +97,21 @@ def markdown_to_html(md: str) -> str:
     return "\n".join(out)
 
 
-def render_html(title: str, sections: list, images: dict[int, list[tuple[str, bytes]]]) -> str:
-    """The full page. ``images[i]`` holds (caption, png bytes) for section i."""
+def figure_html(image: ReportImage) -> str:
+    """One figure at its intended width (never wider than the column), click to enlarge."""
+    width = min(int(image.width_px), CONTENT_WIDTH_PX)
+    # a figure with no room for a neighbour (over 60 % of the column) is centred on its own row
+    kind = "wide" if width > 0.6 * CONTENT_WIDTH_PX else "narrow"
+    data = base64.b64encode(image.png).decode("ascii")
+    alt = html.escape(image.caption, quote=True)
+    return (f"<figure class='{kind}' style='width:{width}px'><label class='zoom' "
+            f"title='click to enlarge'><input type='checkbox'><img alt='{alt}' "
+            f"data-intended-width='{width}' src='data:image/png;base64,{data}'></label>"
+            f"<figcaption>{_inline(image.caption)}</figcaption></figure>")
+
+
+def render_html(title: str, sections: list, images: dict[int, list[ReportImage]]) -> str:
+    """The full page. ``images[i]`` holds the figures of section i."""
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(title)}</h1><nav><ul>"]
@@ -89,11 +123,7 @@ def render_html(title: str, sections: list, images: dict[int, list[tuple[str, by
         parts.append(f"<section id='s{i}'><h2>{html.escape(s.title)}</h2>")
         body = markdown_to_html(s.markdown)
         parts.append(f"<div class='notrun'>{body}</div>" if not s.ran else body)
-        for caption, png in images.get(i, []):
-            data = base64.b64encode(png).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(caption, quote=True)}' "
-                         f"src='data:image/png;base64,{data}'><figcaption>"
-                         f"{_inline(caption)}</figcaption></figure>")
+        parts += [figure_html(image) for image in images.get(i, [])]
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plots import TAU_LABEL, temperature_colors
+from .plots import TAU_LABEL, panel_width, temperature_colors
+from .stats import mean_sd
 
 Series = Mapping[float, Sequence[float]]  # τ → values over runs
 
@@ -17,11 +18,11 @@ def _draw_vs_temperature(ax, by_tau: Series, *, log_y: bool = False, label: str 
     taus = np.array(sorted(by_tau))
     if taus.size == 0:
         return
-    vals = [np.asarray(by_tau[t], dtype=float) for t in taus]
-    mean = np.array([v.mean() for v in vals])
+    stats = [mean_sd(by_tau[t]) for t in taus]
+    mean = np.array([s.mean for s in stats])
+    sd = np.array([s.band_sd for s in stats])
     (line,) = ax.plot(taus, mean, marker="o", markersize=3, label=label)
-    ax.fill_between(taus, [v.min() for v in vals], [v.max() for v in vals],
-                    color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.fill_between(taus, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
@@ -31,8 +32,8 @@ def _draw_vs_temperature(ax, by_tau: Series, *, log_y: bool = False, label: str 
 def panels_vs_temperature(panels: Sequence[dict], *, title: str = "") -> Figure:
     """One panel per dict ``{"series": {τ: [values]} or {label: {τ: [values]}}, "ylabel",
     "log_y" (opt.), "hline" (opt. reference value), "hline_label" (opt.)}``: mean over runs
-    against τ (log axis) with a min–max band."""
-    fig = Figure(figsize=(3.6 * max(1, len(panels)), 3.3), layout="constrained")
+    against τ (log axis) with a ±1 sample s.d. band (none where n = 1)."""
+    fig = Figure(figsize=(panel_width(len(panels), 3.6), 3.3), layout="constrained")
     axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         series = panel["series"]
@@ -55,7 +56,7 @@ def panels_vs_temperature(panels: Sequence[dict], *, title: str = "") -> Figure:
 def histograms_by_temperature(panels: Sequence[dict]) -> Figure:
     """Histograms per τ as step lines, one panel per dict ``{"hists": {τ: (counts (B,),
     edges (B + 1,))}, "xlabel", "log_x" (opt.)}``; counts are shown as fractions."""
-    fig = Figure(figsize=(4.2 * max(1, len(panels)), 3.3), layout="constrained")
+    fig = Figure(figsize=(panel_width(len(panels), 4.2), 3.3), layout="constrained")
     axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, panel in zip(axes, panels):
         hists = panel["hists"]
@@ -72,7 +73,7 @@ def histograms_by_temperature(panels: Sequence[dict]) -> Figure:
         ax.set_ylabel("fraction of test examples")
         ax.grid(alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=6, ncol=2)
+        axes[0].legend(fontsize=7, ncol=2)
     return fig
 
 
@@ -91,20 +92,24 @@ def rank_profile(profiles: Mapping[float, Sequence[float]]) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("rank of the negative class (1 = hardest)")
     ax.set_ylabel("mean q")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3, which="both")
     return fig
 
 
-def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray]]]]
-                   ) -> Figure:
-    """A grid of 2-D maps coloured by class: ``rows`` = [(row title, [(column title,
-    embedding (n, 2), labels (n,)), ...]), ...]."""
+def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray]]]],
+                   class_names: Sequence[str] | None = None) -> Figure:
+    """A grid of 2-D maps coloured by class, with a class legend on the right: ``rows`` =
+    [(row title, [(column title, embedding (n, 2), labels (n,)), ...]), ...]; ``class_names``
+    label the legend (default: the class indices)."""
     from matplotlib import colormaps
 
     n_rows = max(1, len(rows))
     n_cols = max(1, max((len(r[1]) for r in rows), default=1))
-    fig = Figure(figsize=(2.3 * n_cols, 2.4 * n_rows), layout="constrained")
+    legend = 0.9  # inches kept on the right for the class legend
+    width = panel_width(n_cols, 2.3, extra=legend)
+    per_panel = (width - legend) / n_cols
+    fig = Figure(figsize=(width, 2.4 * n_rows * per_panel / 2.3), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     n_classes = max((int(np.max(lab)) + 1 for _, maps in rows for _, _, lab in maps
                      if np.size(lab)), default=1)
@@ -127,6 +132,13 @@ def embedding_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.
             ax.set_title(col_title, fontsize=8)
             if j == 0:
                 ax.set_ylabel(row_title, fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", markersize=5, color=cmap(c % cmap.N),
+                      label=class_names[c] if class_names else str(c))
+               for c in range(n_classes)]
+    fig.legend(handles=handles, title="class", fontsize=7, title_fontsize=8,
+               loc="outside right upper")
     return fig
 
 
@@ -145,7 +157,7 @@ def early_curves(steps: np.ndarray, betas: Sequence[float], predicted: np.ndarra
         ax.set_yscale("log")
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return fig
 
@@ -166,7 +178,7 @@ def collapse_figure(steps: np.ndarray, betas: Sequence[float], matched: np.ndarr
         ax.set_xlabel("gradient-descent step")
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=7)
     left.set_ylabel("training loss (mean CE at β)")
     return fig
 
@@ -203,6 +215,6 @@ def stability_figure(tried_beta: np.ndarray, tried_eta: np.ndarray, tried_stable
     ax.minorticks_off()
     ax.set_xlabel("inverse temperature β (log scale)")
     ax.set_ylabel("learning rate η (log scale)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     return fig

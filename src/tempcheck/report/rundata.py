@@ -21,6 +21,15 @@ def _number(text: str):
         return text
 
 
+def _cell(value):
+    """A rows.json value as read_csv would give it (numbers as floats, None as "")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    return float(value) if isinstance(value, (int, float)) else value
+
+
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
@@ -86,12 +95,20 @@ class RunData:
             if path.name != "results.csv":
                 run.tables[path.stem] = _read(path, read_csv)
         groups = root / "groups"
+        partial_rows: list[dict] = []
         if groups.is_dir():
             for gdir in sorted(p for p in groups.iterdir() if p.is_dir()):
                 if (gdir / "metrics.jsonl").is_file():
                     run.metrics[gdir.name] = _read(gdir / "metrics.jsonl", read_jsonl)
                 if (gdir / "eval.json").is_file():
                     run.evals[gdir.name] = _read(gdir / "eval.json", _json)
+                if (gdir / "done.json").is_file() and (gdir / "rows.json").is_file():
+                    partial_rows += _read(gdir / "rows.json", _json)
+        if not (root / "results.csv").is_file() and partial_rows:
+            # a sweep still running: the finished groups' rows, as results.csv would hold them
+            run.results = [{k: _cell(v) for k, v in r.items()} for r in partial_rows]
+            run.evals = {g: info for g, info in run.evals.items()
+                         if (groups / g / "done.json").is_file()}
         return run
 
     def arrays(self, group: str) -> dict[str, np.ndarray]:

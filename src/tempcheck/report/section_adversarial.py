@@ -2,7 +2,7 @@
 
 Built from results.csv (``robust_acc_<attack>``, ``robust_acc_worst``, the masking columns) and
 each group's ``adversarial/*`` arrays and eval.json info written by ``eval.robustness``
-(REFERENCE.md §5). Figures: robust accuracy vs τ per attack and worst case (log τ axis, mean and
+(docs/theory.md §5). Figures: robust accuracy vs τ per attack and worst case (log τ axis, mean and
 spread over seeds), PGD(CE_τ) robust accuracy vs ε per τ, and the logits of a fixed sample
 before and after PGD (as in Xuan, Yang, Li 2025). Tables: accuracy per τ, the masking
 diagnostics per τ, and a plain-words verdict per member with the reasons.
@@ -18,7 +18,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
-from .plots import finish_accuracy_vs_temperature
+from .plots import (
+    finish_accuracy_vs_temperature,
+    fooled_share,
+    fooled_share_bars,
+    panel_width,
+    tau_palette,
+)
 from .rundata import RunData
 from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd, mean_sd_curves
 
@@ -90,7 +96,7 @@ def plot_logits_before_after(
     ordered per example: the true class first, then the others by their clean logit, so the bars
     show the true logit falling and a competitor rising — or nothing moving when the gradient
     is masked."""
-    fig = Figure(figsize=(3.2 * max(1, len(panels)), 3.4))
+    fig = Figure(figsize=(panel_width(len(panels), 3.2), 3.4))
     for i, (tau, clean, adv, labels) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         before, after = _rank_by_clean(clean, labels), _rank_by_clean(adv, labels, ref=clean)
@@ -120,9 +126,7 @@ def _rank_by_clean(logits: np.ndarray, labels: np.ndarray, ref: np.ndarray | Non
 
 
 def _cmap(n: int):
-    from matplotlib import colormaps
-
-    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, max(n, 1))]
+    return tau_palette(n)  # the report's τ colours (visible on white)
 
 
 # -- section ----------------------------------------------------------------------------------------
@@ -230,7 +234,14 @@ def build(run: RunData) -> Section:
     curves = _eps_curves(run, rows)
     if curves:
         figures.append(("PGD (CE at τ) robust accuracy vs ε: an honest attack reaches ~0 at "
-                        "large ε.", plot_eps_sweep(curves)))
+                        f"large ε (mean over seeds; {BAND_NOTE}).", plot_eps_sweep(curves)))
+    shares = fooled_share(rows, {f"robust_acc_{a}": ATTACK_LABELS.get(a, a) for a in attacks})
+    if shares:
+        figures.append(("Share of the correctly classified sample inputs each attack fooled, per "
+                        "τ (mean over seeds, error bar ±1 sample s.d., none where n = 1): a "
+                        "masked member shows CE attacks fooling few inputs while margin/DLR/"
+                        "Square fool many.",
+                        fooled_share_bars(shares)))
     panels = _logit_panels(run, rows)
     if panels:
         figures.append(("Mean logits of a fixed test sample before and after PGD (CE at τ), "

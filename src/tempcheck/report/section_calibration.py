@@ -1,6 +1,6 @@
 """Report section "Calibration": ECE / NLL against the training temperature τ before and after
 post-hoc scaling, the fitted temperature T against τ, reliability diagrams and a table
-(Guo et al. 2017; REFERENCE.md §4). Built from results.csv, eval.json and arrays.npz only.
+(Guo et al. 2017; docs/theory.md §4). Built from results.csv, eval.json and arrays.npz only.
 
 The plot functions here are pure (data → matplotlib ``Figure``, no pyplot state);
 :func:`reliability_figure` is also used by ``tempcheck calibrate --png``.
@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
+from .plots import panel_width
 from .rundata import RunData
 from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd
 
@@ -77,7 +78,7 @@ def reliability_grid(columns: list[tuple[str, Mapping, Mapping | None]], *,
     first row before scaling, the second after (omitted when every ``after`` is None)."""
     two = any(after is not None for _, _, after in columns)
     n_rows, n_cols = (2 if two else 1), max(1, len(columns))
-    fig = Figure(figsize=(3.2 * n_cols, 3.3 * n_rows), layout="constrained")
+    fig = Figure(figsize=(panel_width(n_cols, 3.2), 3.3 * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for j, (name, before, after) in enumerate(columns):
         for i, bins in enumerate([before, after][:n_rows]):
@@ -195,6 +196,40 @@ def _fit_summary(run: RunData) -> str:
     return text
 
 
+def _vector_unconverged(rows: list[dict]) -> list[dict]:
+    """Rows whose vector-scaling fit did not reach its gradient tolerance."""
+    return [r for r in rows if str(r.get("vs_converged", "")).strip().lower() in ("false", "0",
+                                                                                  "0.0")]
+
+
+def _seed(row: dict) -> str:
+    seed = row.get("seed", "?")
+    return f"{seed:g}" if isinstance(seed, float) else str(seed)
+
+
+def _vector_summary(run: RunData, rows: list[dict]) -> str:
+    """How vector scaling was fitted and, prominently, where it did not converge."""
+    info = next((i[EVALUATION] for i in run.evals.values() if EVALUATION in i), {})
+    fits = [m["vs"] for i in run.evals.values() for m in i.get(EVALUATION, {}).get("members", [])
+            if isinstance(m.get("vs"), dict) and "converged" in m["vs"]]
+    if not info.get("vector_scaling", True) or not fits:
+        return ""
+    sd = info.get("vs_prior_sd", "?")
+    prior = ("without a prior (plain maximum likelihood, prone to overfit a small validation "
+             "set)" if sd is None else
+             f"as a MAP fit with N(0, {sd:g}²) priors on the per-class relative scales and "
+             f"biases, centred on the temperature-scaling solution (penalty λ = 1/(σ²·N_val))")
+    text = (f"Vector scaling (w ⊙ z + b per member) was fitted {prior}; "
+            f"{sum(bool(f['converged']) for f in fits)} of {len(fits)} fits converged.")
+    bad = _vector_unconverged(rows)
+    if bad:
+        text += (" **Caveat:** vector scaling did not converge for " + ", ".join(
+            f"τ = {float(r['temperature']):g} (seed {_seed(r)})" for r in bad[:8])
+            + ("…" if len(bad) > 8 else "") + "; the vector-scaled cells of those τ (marked †) "
+            "come from an unfinished fit.")
+    return text
+
+
 def build(run: RunData) -> Section:
     """The calibration section of a run folder (``Section.not_run`` when it did not run)."""
     if not run.evaluation_ran(EVALUATION):
@@ -214,8 +249,9 @@ def build(run: RunData) -> Section:
         ("Test ECE and NLL against the training temperature τ: raw logits, at τ, and after "
          "post-hoc temperature / vector scaling fitted on the validation split (mean over runs "
          f"at each τ; {BAND_NOTE}).", calibration_vs_temperature_figure(ece, nll)),
-        ("Post-hoc temperature T fitted on the raw logits against τ; on the dashed line T = τ "
-         "the training temperature was already the calibrated one.",
+        ("Post-hoc temperature T fitted on the raw logits against τ (mean over runs; "
+         f"{BAND_NOTE}); on the dashed line T = τ the training temperature was already the "
+         "calibrated one.",
          fitted_temperature_figure(fitted)),
     ]
     columns = _reliability_columns(run, rows)
@@ -225,19 +261,26 @@ def build(run: RunData) -> Section:
                         "temperature scaling.",
                         reliability_grid(columns, row_labels=("at τ", "scaled"))))
     header = ["τ", "runs", "test acc", "ECE raw", "ECE at τ", "ECE scaled", "NLL at τ",
-              "NLL scaled", "T", "T / τ", "ECE vector"]
+              "NLL scaled", "T", "T / τ", "ECE vector", "NLL vector"]
     cols = ["test_acc", "test_ece_raw", "test_ece", "test_ece_ts", "test_nll",
-            "test_nll_ts", "ts_temperature", "ts_relative_temperature", "test_ece_vs"]
+            "test_nll_ts", "ts_temperature", "ts_relative_temperature", "test_ece_vs",
+            "test_nll_vs"]
     data = {c: run.column_by_temperature(c, rows) for c in cols}
-    table = [[f"{tau:g}", len(fitted[tau])]
-             + [format_mean_sd(data[c].get(tau), runs=len(fitted[tau])) for c in cols]
+    unfinished = {float(r["temperature"]) for r in _vector_unconverged(rows)}
+
+    def cell(col: str, tau: float) -> str:
+        text = format_mean_sd(data[col].get(tau), runs=len(fitted[tau]))
+        return text + " †" if col.endswith("_vs") and tau in unfinished else text
+
+    table = [[f"{tau:g}", len(fitted[tau])] + [cell(c, tau) for c in cols]
              for tau in sorted(fitted)]
     n_bins = next((info[EVALUATION].get("n_bins") for info in run.evals.values()
                    if EVALUATION in info), None)
-    markdown = "\n\n".join([
+    markdown = "\n\n".join(p for p in [
         f"Post-hoc calibration (Guo et al. 2017): ECE with {n_bins} equal-width confidence bins; "
         "cells are means over the runs at that τ. " + SPREAD_NOTE,
         md_table(header, table),
         _fit_summary(run),
-    ])
+        _vector_summary(run, rows),
+    ] if p)
     return Section(TITLE, markdown=markdown, figures=figures, anchor="calibration")

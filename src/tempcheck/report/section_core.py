@@ -7,7 +7,7 @@ import math
 from . import plots
 from .base import Section, md_table
 from .rundata import RunData
-from .stats import SPREAD_NOTE, MeanSD, mean_sd
+from .stats import BAND_NOTE, SPREAD_NOTE, MeanSD, mean_sd
 
 
 def summary_rows(run: RunData) -> list[dict]:
@@ -39,8 +39,14 @@ def summary_rows(run: RunData) -> list[dict]:
     return out
 
 
-def format_summary_table(rows: list[dict], markdown: bool = True) -> str:
-    """The τ table printed by ``tempcheck sweep`` and shown in the report."""
+def format_summary_table(rows: list[dict], markdown: bool = True,
+                         percent: bool | None = None) -> str:
+    """The τ table printed by ``tempcheck sweep`` and shown in the report.
+
+    Accuracies and ECE are fractions in [0, 1] in the report (``markdown``), like every other
+    section's; the terminal table (``markdown=False``) prints them in percent with a "%" sign.
+    ``percent`` overrides that choice."""
+    percent = (not markdown) if percent is None else percent
     multi_lr = len({r["base_lr"] for r in rows}) > 1
     header = ["τ"] + (["lr"] if multi_lr else []) + [
         "test acc (mean ± s.d., n)", "NLL", "ECE", "ECE after TS", "corruption acc",
@@ -49,12 +55,13 @@ def format_summary_table(rows: list[dict], markdown: bool = True) -> str:
     def f(v, pct=False):
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "–"
-        return f"{100 * v:.2f}%" if pct else f"{v:.4f}"
+        return f"{100 * v:.2f}%" if pct and percent else f"{v:.4f}"
 
     body = []
     for r in rows:
         acc = MeanSD(r["acc_mean"], r["acc_std"], r["acc_n"]).text(
-            fmt=".2f", sd_fmt=".2f", scale=100, unit="%")
+            **(dict(fmt=".2f", sd_fmt=".2f", scale=100, unit="%") if percent
+               else dict(fmt=".4f", sd_fmt=".4f")))
         body.append([f"{r['temperature']:g}"] + ([f"{r['base_lr']:g}"] if multi_lr else []) + [
             acc, f(r["nll"]), f(r["ece"], True), f(r["ece_ts"], True), f(r["corr_acc"], True),
             f(r["robust_worst"], True), r["status"]])
@@ -67,13 +74,33 @@ def format_summary_table(rows: list[dict], markdown: bool = True) -> str:
     return "\n".join([line, sep, *rows_txt])
 
 
+def _dirty(flag) -> str:
+    return {True: ", uncommitted changes", False: ", clean"}.get(flag, "")
+
+
+def _data_details(info: dict) -> str:
+    """``: 55,000 / 5,000 / 10,000 train / val / test, 10 classes (T-shirt/top, …) from DIR``,
+    from sweep.json's ``data`` (empty for runs written before it was recorded)."""
+    if not info:
+        return ""
+    sizes = info.get("sizes") or {}
+    text = ": " + " / ".join(f"{sizes.get(k, 0):,}" for k in ("train", "val", "test"))
+    text += f" train / val / test, {info.get('num_classes')} classes"
+    names = info.get("class_names") or []
+    if names and names != [str(i) for i in range(len(names))]:
+        text += " (" + ", ".join(names) + ")"
+    if info.get("source"):
+        text += f", read from `{info['source']}`"
+    return text
+
+
 def build_setup(run: RunData) -> Section:
     cfg = run.sweep.get("config", {})
     v = run.sweep.get("versions", {})
     d, m, t, s = (cfg.get(k, {}) for k in ("data", "model", "train", "sweep"))
     lines = [
         f"- **Data**: `{d.get('name')}` (split seed {d.get('split_seed')}, augment "
-        f"{d.get('augment')})",
+        f"{d.get('augment')}){_data_details(run.sweep.get('data') or {})}",
         f"- **Model**: `{m.get('name')}` {m.get('options') or ''} (head init scale "
         f"{m.get('head_init_scale')})",
         f"- **Training**: {t.get('optimizer')} lr {t.get('lr')} × τ^{t.get('lr_temperature_exponent')}"
@@ -84,12 +111,21 @@ def build_setup(run: RunData) -> Section:
         f"{s.get('seeds')}; lrs {s.get('lrs') or [t.get('lr')]}; "
         f"{len(run.sweep.get('groups', []))} banks",
         f"- **Evaluations**: {', '.join(run.sweep.get('evaluations', []))}",
-        f"- **Software**: tempcheck {v.get('tempcheck')} (git {str(v.get('git'))[:10]}), torch "
-        f"{v.get('torch')}, CUDA {v.get('cuda')}, Python {v.get('python')}",
+        f"- **Software**: tempcheck {v.get('tempcheck')} (git {str(v.get('git'))[:10]}"
+        f"{_dirty(v.get('git_dirty'))}), torch {v.get('torch')}, CUDA {v.get('cuda')}, Python "
+        f"{v.get('python')}, numpy {v.get('numpy')}, scikit-learn {v.get('scikit_learn', '–')}, "
+        f"matplotlib {v.get('matplotlib', '–')}",
         f"- **Machine**: {v.get('platform')}, {v.get('cpu_count')} CPUs, GPU "
         f"{v.get('cuda_device') or 'none'}",
+        f"- **Numerics**: torch threads {v.get('torch_threads', '–')} (inter-op "
+        f"{v.get('torch_interop_threads', '–')}), deterministic algorithms "
+        f"{v.get('deterministic_algorithms', '–')}, cuDNN deterministic "
+        f"{v.get('cudnn_deterministic', '–')} / benchmark {v.get('cudnn_benchmark', '–')}, "
+        f"float32 matmul precision {v.get('float32_matmul_precision', '–')}",
         f"- **Wall time**: {run.sweep.get('wall_seconds', '–')} s (started "
-        f"{run.sweep.get('started', '–')})",
+        f"{run.sweep.get('started', '–')}"
+        + (f"; {len(run.sweep['sessions'])} sessions (resumed)"
+           if len(run.sweep.get("sessions") or []) > 1 else "") + ")",
     ]
     if run.sweep.get("kind") == "evaluate":  # `tempcheck evaluate`: a model trained elsewhere
         meta = run.sweep.get("model_metadata") or {}
@@ -133,14 +169,14 @@ def build_vs_temperature(run: RunData) -> Section:
     if not rows:
         return Section.not_run("Accuracy, NLL and ECE against τ", "no member trained")
     figs = [
-        ("Test accuracy against training τ (mean, min–max band over seeds).",
+        (f"Test accuracy (fraction) against training τ (mean over seeds, dots the seeds; {BAND_NOTE}).",
          plots.metric_vs_temperature({"test": run.column_by_temperature("test_acc", rows),
                                       "validation": run.column_by_temperature("val_acc", rows)},
                                      ylabel="accuracy")),
-        ("Test NLL against training τ.",
+        (f"Test NLL (nats) against training τ (mean over seeds; {BAND_NOTE}).",
          plots.metric_vs_temperature({"test NLL": run.column_by_temperature("test_nll", rows)},
                                      ylabel="NLL")),
-        ("Test ECE (15 bins) against training τ.",
+        (f"Test ECE (fraction, 15 bins) against training τ (mean over seeds; {BAND_NOTE}).",
          plots.metric_vs_temperature({"test ECE": run.column_by_temperature("test_ece", rows)},
                                      ylabel="ECE")),
     ]
@@ -167,13 +203,13 @@ def build_learning_curves(run: RunData) -> Section:
     if not run.metrics:
         return Section.not_run("Learning curves", "no metrics.jsonl found")
     figs = [
-        ("Test error during training per τ (mean line, min–max band over seeds).",
+        (f"Test error (fraction) during training per τ (mean over seeds; {BAND_NOTE}).",
          plots.curves_by_temperature(learning_curves(run, "test_acc", lambda a: 1 - a),
                                      ylabel="test error")),
-        ("Training loss (at the training temperature) per τ.",
+        (f"Training loss (at the training temperature, log axis) per τ (mean over seeds; {BAND_NOTE}).",
          plots.curves_by_temperature(learning_curves(run, "train_loss"), ylabel="train loss",
                                      log_y=True)),
-        ("Mean logit norm ‖z‖ on validation inputs per τ.",
+        (f"Mean logit norm ‖z‖ on validation inputs per τ (log axis; mean over seeds; {BAND_NOTE}).",
          plots.curves_by_temperature(learning_curves(run, "logit_norm"), ylabel="‖z‖",
                                      log_y=True)),
     ]
@@ -182,6 +218,7 @@ def build_learning_curves(run: RunData) -> Section:
                  for curves in taus.values() for c in curves)
     if moving:
         mode = run.sweep.get("config", {}).get("train", {}).get("temperature_mode", "")
-        figs.append((f"Temperature during training ({mode} τ), per starting τ.",
+        figs.append((f"Temperature during training ({mode} τ), per starting τ (mean over "
+                     f"seeds; {BAND_NOTE}).",
                      plots.curves_by_temperature(taus, ylabel="τ", log_y=True)))
     return Section("Learning curves", "", figs)

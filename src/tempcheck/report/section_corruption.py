@@ -4,7 +4,7 @@ Dietterich, ICLR 2019).
 Built from results.csv (``corr_acc_mean``, ``corr_acc_<family>``, ``corr_mce``, ``test_acc``)
 and each group's ``corruption/*`` arrays and eval.json info written by ``eval.corruption``
 (falling back to the top-level ``corruptions`` table for per-severity accuracy). Figures:
-corruption accuracy vs τ, overall and per family (log τ axis, mean over seeds with a min–max
+corruption accuracy vs τ, overall and per family (log τ axis, mean over seeds with a ±1 s.d.
 band); accuracy vs severity per τ (severity 0 = clean); a grid of example images per corruption
 and severity. Tables: the summary per τ and the accuracy per corruption and τ.
 
@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 
 from ..data.corruptions import BENCHMARK, FAMILY_NAMES
 from .base import Section, md_table
-from .plots import finish_accuracy_vs_temperature
+from .plots import finish_accuracy_vs_temperature, tau_palette
 from .rundata import RunData
-from .stats import SPREAD_NOTE, format_mean_sd
+from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd
 
 TITLE = "Corruption robustness"
 EVALUATION = "corruption"
@@ -32,19 +32,17 @@ FAMILY_COLORS = {"noise": "tab:blue", "blur": "tab:orange", "weather": "tab:gree
 
 # -- pure plot functions -------------------------------------------------------------------------
 def _viridis(n: int) -> list:
-    from matplotlib import colormaps
-
-    return [colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, max(n, 1))]
+    return tau_palette(n)  # the report's τ colours (visible on white)
 
 
 def _band(ax, by_tau: dict[float, list[float]], **style):
     taus = sorted(t for t, v in by_tau.items() if len(v))
     if not taus:
         return
-    vals = [np.asarray(by_tau[t], dtype=float) for t in taus]
-    (line,) = ax.plot(taus, [v.mean() for v in vals], marker="o", markersize=3, **style)
-    ax.fill_between(taus, [v.min() for v in vals], [v.max() for v in vals],
-                    color=line.get_color(), alpha=0.15, linewidth=0)
+    stats = [mean_sd(by_tau[t]) for t in taus]
+    mean, sd = np.array([s.mean for s in stats]), np.array([s.band_sd for s in stats])
+    (line,) = ax.plot(taus, mean, marker="o", markersize=3, **style)
+    ax.fill_between(taus, mean - sd, mean + sd, color=line.get_color(), alpha=0.15, linewidth=0)
 
 
 def plot_accuracy_vs_temperature(
@@ -52,7 +50,7 @@ def plot_accuracy_vs_temperature(
     clean: dict[float, list[float]] | None = None,
 ) -> Figure:
     """Corruption accuracy vs τ (log axis): the overall mean (black), each family, and the clean
-    test accuracy (dashed); mean over seeds with a min–max band. Values are {τ: [per seed]}."""
+    test accuracy (dashed); mean over seeds with a ±1 sample s.d. band. Values are {τ: [per seed]}."""
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot(1, 1, 1)
     if clean:
@@ -67,7 +65,7 @@ def plot_accuracy_vs_severity(
     curves: dict[float, dict[int, list[float]]], clean: dict[float, list[float]] | None = None,
 ) -> Figure:
     """Mean accuracy over corruptions vs severity, one line per τ (severity 0 = clean when
-    given); mean over seeds with a min–max band. ``curves``: {τ: {severity: [per seed]}}."""
+    given); mean over seeds with a ±1 sample s.d. band. ``curves``: {τ: {severity: [per seed]}}."""
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.add_subplot(1, 1, 1)
     colors = _viridis(len(curves))
@@ -76,11 +74,10 @@ def plot_accuracy_vs_severity(
         if clean and clean.get(tau):
             points[0] = clean[tau]
         sev = sorted(s for s, v in points.items() if len(v))
-        vals = [np.asarray(points[s], dtype=float) for s in sev]
-        ax.plot(sev, [v.mean() for v in vals], marker="o", markersize=3, color=color,
-                label=f"τ = {tau:g}")
-        ax.fill_between(sev, [v.min() for v in vals], [v.max() for v in vals], color=color,
-                        alpha=0.12, linewidth=0)
+        stats = [mean_sd(points[s]) for s in sev]
+        mean, sd = np.array([s.mean for s in stats]), np.array([s.band_sd for s in stats])
+        ax.plot(sev, mean, marker="o", markersize=3, color=color, label=f"τ = {tau:g}")
+        ax.fill_between(sev, mean - sd, mean + sd, color=color, alpha=0.12, linewidth=0)
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
@@ -237,13 +234,14 @@ def build(run: RunData) -> Section:
     clean = run.column_by_temperature("test_acc", rows)
     mce = run.column_by_temperature("corr_mce", rows)
     figures = [("Accuracy under corruption vs training temperature: mean over the benchmark "
-                "corruptions and per family, with clean test accuracy (mean over seeds, "
-                "min–max band).", plot_accuracy_vs_temperature(overall, families, clean))]
+                "corruptions and per family, with clean test accuracy (mean over seeds; "
+                f"{BAND_NOTE}).", plot_accuracy_vs_temperature(overall, families, clean))]
     members = list(_member_accuracy(run, rows))
     curves = _severity_curves(members)
     if curves:
         figures.append(("Mean accuracy over the benchmark corruptions vs severity, one line per "
-                        "τ (severity 0 = clean).", plot_accuracy_vs_severity(curves, clean)))
+                        f"τ (severity 0 = clean; mean over seeds; {BAND_NOTE}).",
+                        plot_accuracy_vs_severity(curves, clean)))
     grid = _examples(run)
     if grid is not None:
         examples, names, sev, clean_img = grid

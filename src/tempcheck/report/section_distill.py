@@ -1,18 +1,27 @@
 """Report section "Distillation": student test accuracy (and NLL, ECE) against the distillation
 temperature T, with the teacher and the labels-only baseline as reference lines (Hinton et al.
-2015; REFERENCE.md §7). Built from the run folder's top-level ``distill.csv`` only
+2015; docs/theory.md §7). Built from the run folder's top-level ``distill.csv``
 (``RunData.tables["distill"]``, written by ``tempcheck distill``).
+
+A ``tempcheck distill`` output folder (``distill.json``, no ``sweep.json``) gets a report of its
+own (``DISTILL_BUILDERS``): its setup (teacher, T grid, α, recipe), a summary of every trained
+model (teacher, students, labels-only baseline) and the students' learning curves labelled by
+their distillation T, instead of a sweep's sections, which would read T as a training τ.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from .base import Section, md_table
-from .rundata import RunData
+from .plots import tau_palette
+from .rundata import RunData, read_jsonl
 from .stats import BAND_NOTE, SPREAD_NOTE, format_mean_sd, mean_sd
 
 TITLE = "Distillation"
@@ -119,3 +128,112 @@ def build(run: RunData) -> Section:
               "labels alone (α = 1).", distill_figure(series, references))
     return Section(TITLE, markdown="\n\n".join([text, md_table(header, table), SPREAD_NOTE]),
                    figures=[figure], anchor="distill")
+
+
+# -- the report of a `tempcheck distill` folder ------------------------------------------------
+def is_distill_folder(root: str | Path) -> bool:
+    root = Path(root)
+    return (root / "distill.json").is_file() and not (root / "sweep.json").is_file()
+
+
+def _settings(run: RunData) -> dict:
+    path = run.root / "distill.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def distill_title(run: RunData) -> str:
+    cfg = _settings(run).get("config", {})
+    return (f"tempcheck distillation report — {cfg.get('data', {}).get('name', 'unknown data')}"
+            f" / {cfg.get('model', {}).get('name', 'unknown model')}")
+
+
+def build_distill_setup(run: RunData) -> Section:
+    info = _settings(run)
+    if not info:
+        return Section.not_run("Setup", "distill.json is missing")
+    cfg, teacher = info.get("config", {}), info.get("teacher", {})
+    d, m, t = (cfg.get(k, {}) for k in ("data", "model", "train"))
+    logits = ("its predictive distribution softmax(z/τ)" if info.get("teacher_logits", "tempered")
+              == "tempered" else "its raw logits z (τ ignored)")
+    lines = [
+        f"- **Teacher**: member {teacher.get('member')} of group `{teacher.get('group')}` in "
+        f"`{teacher.get('run_dir')}`, trained at τ = {teacher.get('temperature'):g}, seed "
+        f"{teacher.get('seed')}; the students distil {logits}",
+        f"- **Data / model**: `{d.get('name')}` (split seed {d.get('split_seed')}), `{m.get('name')}`"
+        f" {m.get('options') or ''} (the teacher's family and options)",
+        f"- **Distillation temperatures T**: {', '.join(f'{x:g}' for x in info.get('temperatures', []))}"
+        f"; α = {info.get('alpha')} (weight of the label loss)"
+        + ("; plus a labels-only baseline (α = 1)" if info.get("baseline") else ""),
+        f"- **Students**: one bank, every member from seed {info.get('student_seed')}, "
+        f"{info.get('epochs')} epochs, lr {info.get('lr')}, {t.get('optimizer')} with the "
+        f"teacher's recipe ({t.get('schedule')} schedule, batch {t.get('batch_size')})",
+        f"- **Device / wall time**: {info.get('device')}, {info.get('wall_seconds')} s",
+    ]
+    return Section("Setup", "\n".join(lines))
+
+
+def _pct(v) -> str:
+    """A fraction in [0, 1], as every section of the report shows accuracies and ECE."""
+    return f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else "–"
+
+
+def build_distill_summary(run: RunData) -> Section:
+    rows = run.tables.get(TABLE) or []
+    if not rows:
+        return Section.not_run("Summary", "distill.csv is missing or empty")
+    order = {"teacher": 0, "baseline": 1, "student": 2}
+    rows = sorted(rows, key=lambda r: (order.get(str(r.get("role")), 3),
+                                       _number(r.get("distill_temperature")) or 0.0))
+    header = ["model", "distillation T", "α", "test acc", "NLL", "ECE", "agreement with teacher",
+              "status"]
+    body = []
+    for r in rows:
+        role = str(r.get("role"))
+        name = {"teacher": f"teacher (τ = {float(r['teacher_temperature']):g})"
+                if _number(r.get("teacher_temperature")) is not None else "teacher",
+                "baseline": "baseline (labels only)"}.get(role, "student")
+        t, a = _number(r.get("distill_temperature")), _number(r.get("alpha"))
+        nll = _number(r.get("test_nll"))
+        body.append([name, "–" if t is None else f"{t:g}", "–" if a is None else f"{a:g}",
+                     _pct(_number(r.get("test_acc"))), "–" if nll is None else f"{nll:.4f}",
+                     _pct(_number(r.get("test_ece"))),
+                     "–" if role == "teacher" else _pct(_number(r.get("agreement"))),
+                     r.get("status", "")])
+    text = ("Every model on the test split at temperature 1 (how a distilled student predicts); "
+            "one run each (n = 1), so differences between rows carry no seed spread.")
+    return Section("Summary", text + "\n\n" + md_table(header, body))
+
+
+def build_distill_curves(run: RunData) -> Section:
+    path = run.root / "metrics.jsonl"
+    if not path.is_file():
+        return Section.not_run("Learning curves", "metrics.jsonl is missing")
+    records = read_jsonl(path)
+    info = _settings(run)
+    labels = [f"student T = {t:g}" for t in info.get("temperatures", [])]
+    if info.get("baseline"):
+        labels.append("baseline (labels only)")
+    panels = (("test_acc", "test error", lambda v: 1 - v, False),
+              ("train_loss", "training loss (distillation objective)", lambda v: v, True))
+    fig = Figure(figsize=(10.0, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    n_students = len(labels) - int(bool(info.get("baseline")))
+    colors = tau_palette(n_students)
+    for ax, (key, ylabel, transform, log_y) in zip(axes, panels):
+        for k, label in enumerate(labels):
+            curve = [transform(rec[key][k]) if rec.get(key) and k < len(rec[key])
+                     and rec[key][k] is not None else math.nan for rec in records]
+            style = {"color": "black", "ls": ":"} if label.startswith("baseline") else {
+                "color": colors[min(k, n_students - 1)]}
+            ax.plot(np.arange(1, len(curve) + 1), curve, label=label, **style)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    return Section("Learning curves", "", [(
+        "Test error and training loss per epoch of each student (colour: distillation T) and "
+        "of the labels-only baseline (dotted); one run each.", fig)])
+
+
+DISTILL_BUILDERS = (build_distill_setup, build_distill_summary, build_distill_curves, build)

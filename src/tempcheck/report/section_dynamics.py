@@ -1,5 +1,5 @@
 """Report section "Early-learning theory against measurement" (Agarwala et al. 2023;
-REFERENCE.md §3): the linearised prediction against real gradient descent, the η β² collapse and
+docs/theory.md §3): the linearised prediction against real gradient descent, the η β² collapse and
 the stability edge. Reads ``dynamics.json`` and ``dynamics.npz`` at the top of the run folder
 (written by ``tempcheck.analysis.dynamics.write_dynamics``)."""
 

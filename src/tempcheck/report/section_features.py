@@ -1,6 +1,6 @@
 """Report section "Feature geometry": t-SNE and PCA maps of the penultimate features per τ
 (one seed), and class-separation numbers against τ (Xuan, Yang, Li 2025 show such t-SNE maps;
-REFERENCE.md §2). Built from results.csv and the ``features/*`` arrays only."""
+docs/theory.md §2). Built from results.csv and the ``features/*`` arrays only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .analysis_helpers import representative_members, table_by_temperature
 from .base import Section
 from .plots_analysis import embedding_grid, panels_vs_temperature
 from .rundata import RunData
+from .stats import BAND_NOTE
 
 TITLE = "Feature geometry"
 EVALUATION = "features"
@@ -62,7 +63,7 @@ def build(run: RunData) -> Section:
             " coloured by class: t-SNE (scikit-learn, PCA init, fixed seed) and the first two "
             "principal components.", embedding_grid(grid)))
     figures.append((
-        "Class separation of the penultimate features against τ (mean and min–max over runs): "
+        f"Class separation of the penultimate features against τ (mean over runs; {BAND_NOTE}): "
         "silhouette on the mapped subsample, within- over between-class scatter on the whole "
         "test split (lower = better separated), and the test accuracy of a logistic-regression "
         "probe fitted on train features.",

@@ -1,4 +1,4 @@
-"""Report section "Gradient balance across negative classes" (REFERENCE.md §2; Xuan, Yang, Li
+"""Report section "Gradient balance across negative classes" (docs/theory.md §2; Xuan, Yang, Li
 2025): how evenly the tempered cross-entropy pushes the negative classes, and how large its
 step is, against τ. Built from results.csv and the ``gradients/*`` arrays only."""
 
@@ -10,6 +10,7 @@ from .base import Section
 from .plots import curves_by_temperature
 from .plots_analysis import histograms_by_temperature, panels_vs_temperature, rank_profile
 from .rundata import RunData
+from .stats import BAND_NOTE
 
 TITLE = "Gradient balance across negative classes"
 EVALUATION = "gradients"
@@ -40,7 +41,7 @@ def build(run: RunData) -> Section:
     uniform = 1.0 / n_neg if n_neg else None
     figures = [(
         "Negative-class gradient weights q_j = p_j/(1 − p_y) against τ, means over test "
-        "examples (mean and min–max over runs): normalised entropy of q (1 = all negatives "
+        f"examples (mean over runs; {BAND_NOTE}): normalised entropy of q (1 = all negatives "
         "pushed equally), max q (dashed: uniform 1/(C − 1)), and the step factor (1 − p_y)/τ.",
         panels_vs_temperature([
             {"series": col["grad_q_entropy"], "ylabel": "H(q) / log(C − 1)", "hline": 1.0},
@@ -69,7 +70,8 @@ def build(run: RunData) -> Section:
             rank_profile({t: a[f"{EVALUATION}/q_sorted_mean"][k]
                           for t, (_, k, a) in reps.items()})))
     if has_epoch_key(run, "grad_q_entropy"):
-        figures.append(("Normalised entropy of q on the validation probe during training.",
+        figures.append((f"Normalised entropy of q on the validation probe during training "
+                        f"(mean over runs; {BAND_NOTE}).",
                         curves_by_temperature(section_core.learning_curves(run, "grad_q_entropy"),
                                               ylabel="H(q) / log(C − 1)")))
     errors = [v for vals in run.column_by_temperature("grad_closed_form_error", rows).values()
@@ -79,7 +81,7 @@ def build(run: RunData) -> Section:
              if errors else "The closed-form check against autograd did not run.")
     text = "\n\n".join([
         "With a linear head z_j = w_j·f + b_j, ∂CE_τ/∂f = −((1 − p_y)/τ)·[w_y − Σ_{j≠y} q_j w_j]"
-        " (REFERENCE.md §2): q sets the direction, (1 − p_y)/τ the step. *hardest share* is the "
+        " (docs/theory.md §2): q sets the direction, (1 − p_y)/τ the step. *hardest share* is the "
         "hardest negative's share of the squared negative-class gradient, max q² / Σ q².",
         table_by_temperature(run, rows, TABLE), check])
     return Section(TITLE, text, figures, anchor="gradients")

@@ -1,5 +1,5 @@
 """Report section "Logits: norm, margin and entropy": what training at τ does to the logits
-(REFERENCE.md §1, §3, §5), from results.csv and the ``logits/*`` arrays; per-epoch curves when
+(docs/theory.md §1, §3, §5), from results.csv and the ``logits/*`` arrays; per-epoch curves when
 the training loop logged them."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from .base import Section
 from .plots import curves_by_temperature
 from .plots_analysis import histograms_by_temperature, panels_vs_temperature
 from .rundata import RunData
+from .stats import BAND_NOTE
 
 TITLE = "Logits: norm, margin and entropy"
 EVALUATION = "logits"
@@ -35,7 +36,7 @@ def build(run: RunData) -> Section:
         return Section(TITLE, "No trained member has logit statistics (all diverged or "
                               "failed).", anchor="logits")
     figures = [(
-        "Test-set means against τ (mean and min–max over runs): the raw logit norm ‖z‖, the "
+        f"Test-set means against τ (mean over runs; {BAND_NOTE}): the raw logit norm ‖z‖, the "
         "true-class margin in raw units and in softmax-input units (margin/τ), and the entropy "
         "(nats) of each member's predictive distribution softmax(z/τ).",
         panels_vs_temperature([
@@ -63,12 +64,13 @@ def build(run: RunData) -> Section:
     for key, label in (("logit_margin_mean", "true-class margin"),
                        ("softmax_entropy_mean", "entropy (nats)")):
         if has_epoch_key(run, key):
-            figures.append((f"{label.capitalize()} on the validation probe during training.",
+            figures.append((f"{label.capitalize()} on the validation probe during training (mean "
+                            f"over runs; {BAND_NOTE}).",
                             curves_by_temperature(section_core.learning_curves(run, key),
                                                   ylabel=label)))
     text = "\n\n".join([
         "A member trained at τ predicts with softmax(z/τ), so the same confidence needs logits "
         "τ times larger. The margin/τ column is the margin the softmax sees; past ~17 "
-        "(float32, 10 classes) the untargeted CE gradient underflows (REFERENCE.md §5).",
+        "(float32, 10 classes) the untargeted CE gradient underflows (docs/theory.md §5).",
         table_by_temperature(run, rows, TABLE)])
     return Section(TITLE, text, figures, anchor="logits")

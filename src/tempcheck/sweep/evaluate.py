@@ -35,11 +35,13 @@ def evaluate_bank(model: torch.nn.Module, data: DatasetSplits, temperatures: tor
     progress = progress or NullProgress()
     out = BankEvaluation()
     cache: dict = {}
-    for ev in evaluations:
-        if ev.scope != "group":
-            continue
+    group_evals = [ev for ev in evaluations if ev.scope == "group"]
+    # one steady line per finished evaluation, with the elapsed time and an ETA for the rest
+    overall = progress.task("evaluations", total=len(group_evals))
+    for ev in group_evals:
         if ev.image_only and data.kind != "image":
             out.info[ev.name] = {"skipped": f"{ev.name} needs images; dataset {data.name} is text"}
+            overall.update(1, skipped=ev.name)
             continue
         t0 = time.perf_counter()
         ctx = EvalContext(model=model, data=data, temperatures=temperatures, device=device,
@@ -55,4 +57,6 @@ def evaluate_bank(model: torch.nn.Module, data: DatasetSplits, temperatures: tor
         out.info[ev.name] = {**result.info, "eval_seconds": round(time.perf_counter() - t0, 3)}
         for tname, trows in result.tables.items():
             out.tables.setdefault(tname, []).extend(trows)
+        overall.update(1, done=ev.name)
+    overall.close()
     return out

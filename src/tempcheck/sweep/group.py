@@ -22,10 +22,13 @@ from .. import recipe
 from ..config import Config
 from ..data.base import DatasetSplits
 from ..evaluations import Evaluation
-from ..progress import NullProgress, Progress
+from ..progress import NullProgress, Progress, member_lines
+from ..trackers import Trackers
 from ..train.loop import History, fit
 from . import store
 from .evaluate import evaluate_bank
+from .extend import add_evaluations, annotate_tables, missing_evaluations
+from .logits_files import member_logits_file, save_member_logits
 from .plan import Group
 
 # DESIGN.md's columns in its order; evaluations append theirs after these (never renamed)
@@ -62,6 +65,12 @@ def run_group(
     progress = progress or NullProgress()
     gdir = Path(root) / "groups" / group.name
     if resume and (gdir / "done.json").is_file():
+        missing = missing_evaluations(gdir, evaluations)
+        if missing or not member_logits_file(gdir, 0).is_file():
+            # `--resume --eval X` on a finished group: X (and any logits files it lacks) from
+            # its checkpoint, without retraining
+            rows, tables = add_evaluations(root, config, group, missing, progress=progress)
+            return GroupOutcome(group.name, rows, tables, skipped=not missing)
         rows = store_json(gdir / "rows.json")
         tables = store_json(gdir / "tables.json") if (gdir / "tables.json").is_file() else {}
         return GroupOutcome(group.name, rows, tables, skipped=True)
@@ -93,6 +102,7 @@ def run_group(
         state = snapshot()
         records[:] = state["history"]["records"]
         store.atomic_write_jsonl(gdir / "metrics.jsonl", records)
+        trackers.log_record(records[-1])
         if (epoch + 1) % every == 0 or epoch == config.train.epochs - 1:
             store.atomic_torch_save(ckpt_path, state)
 
@@ -103,12 +113,22 @@ def run_group(
         model.load_state_dict(start_state["model"])
         history = History.from_dict(start_state["history"])
     else:
-        history = fit(compiled, data_dev, temperatures=taus, lrs=lrs,
-                      options=recipe.fit_options(config, device, data), seed=group.seed,
-                      augment=recipe.make_augment(config, data), progress=progress,
-                      start_state=start_state, on_epoch_end=on_epoch_end,
-                      objective=recipe.make_objective(config, taus),
-                      epoch_probe=_epoch_probe(evaluations))
+        # per-member, per-epoch mirrors of metrics.jsonl (TensorBoard / MLflow), when asked for
+        trackers = Trackers(config.sweep.trackers, root, group.name,
+                            [(m.temperature, m.seed, m.lr) for m in group.members])
+        try:
+            history = fit(compiled, data_dev, temperatures=taus, lrs=lrs,
+                          options=recipe.fit_options(config, device, data), seed=group.seed,
+                          augment=recipe.make_augment(config, data), progress=progress,
+                          start_state=start_state, on_epoch_end=on_epoch_end,
+                          objective=recipe.make_objective(config, taus),
+                          epoch_probe=_epoch_probe(evaluations))
+        finally:
+            trackers.close()
+    for line in member_lines([(m.temperature, m.seed) for m in group.members],
+                             history.last("train_acc"), history.last("test_acc"),
+                             history.status):
+        progress.log(line)
     model.eval()
     final_taus = history.last("temperature")
     if config.train.temperature_mode != "fixed" and final_taus:
@@ -132,10 +152,9 @@ def run_group(
         for col, values in columns.items():
             row[col] = values[k]
         rows.append(row)
-    for trows in tables.values():
-        for r in trows:
-            m = group.members[int(r["member"])]
-            r.update(group=group.name, temperature=m.temperature, seed=m.seed, lr=m.lr)
+    annotate_tables(tables, group)
+    save_member_logits(gdir, model, data_dev, taus.tolist(), [m.seed for m in group.members],
+                       batch_size=config.eval.batch_size, device=device)
     store.atomic_write_json(gdir / "eval.json", info)
     store.atomic_write_npz(gdir / "arrays.npz", arrays)
     store.atomic_write_json(gdir / "tables.json", tables)

@@ -2,7 +2,8 @@
 
 Members that share a data seed can share a bank (they must see the same batches), so the default
 is one group per seed holding every temperature and learning rate; ``max_bank`` splits a group
-into banks of at most that many members (1 trains every member alone).
+into banks of at most that many members (1 trains every member alone). ``max_bank = "auto"``
+is resolved for the device by ``bank_size.plan_bank_size`` and passed in as ``bank_size``.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class Group:
         return cls(d["name"], int(d["seed"]), tuple(Member(**m) for m in d["members"]))
 
 
-def plan_groups(config: Config) -> list[Group]:
-    """Groups for ``config.sweep``: temperatures × seeds × lrs, banks of ≤ ``max_bank``."""
+def plan_groups(config: Config, bank_size: int | None = None) -> list[Group]:
+    """Groups for ``config.sweep``: temperatures × seeds × lrs, banks of ≤ ``max_bank``
+    members; ``max_bank = "auto"`` uses ``bank_size`` (None: one bank per seed)."""
     sweep, train = config.sweep, config.train
     base_lrs = list(sweep.lrs) if sweep.lrs else [train.lr]
     groups = []
@@ -50,7 +52,10 @@ def plan_groups(config: Config) -> list[Group]:
             lrs = coupled_learning_rates(base, sweep.temperatures, train.lr_temperature_exponent)
             for tau, lr in zip(sweep.temperatures, lrs.tolist()):
                 members.append(Member(float(tau), int(seed), float(base), float(lr)))
-        size = sweep.max_bank or len(members)
+        size = sweep.max_bank if isinstance(sweep.max_bank, int) else None
+        if sweep.max_bank == "auto":
+            size = bank_size
+        size = size or len(members)
         if size < 1:
             from ..errors import ConfigError
 

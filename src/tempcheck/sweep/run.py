@@ -5,48 +5,25 @@ report and the exit status). Everything a user can get wrong is checked before t
 created (``recipe.check``, the data loads, the Ray cluster answers). It refuses an output folder
 that already holds a sweep unless ``resume`` is set, and refuses to resume a *different* sweep
 (fingerprint of the data, model, training and grid); in both cases nothing in the folder is
-touched.
+touched, and a refused run leaves no lock file or folder behind.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from .. import __version__, recipe
+from .. import recipe
 from ..config import Config
 from ..errors import RunFolderError
 from ..evaluations import available, select
 from ..progress import NullProgress, Progress
+from ..provenance import versions
 from . import store
 from .group import RESULT_COLUMNS, GroupOutcome
 from .plan import Group, plan_groups
-
-
-def _git_hash() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    return {
-        "tempcheck": __version__, "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "cuda": torch.version.cuda,
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpu_count": __import__("os").cpu_count(), "git": _git_hash(),
-    }
 
 
 def prepare_folder(root: Path, config: Config, groups: list[Group], resume: bool) -> dict:
@@ -66,8 +43,18 @@ def prepare_folder(root: Path, config: Config, groups: list[Group], resume: bool
             raise RunFolderError(
                 f"{root} already holds this sweep; pass --resume to continue it or choose another --out"
             )
-    elif root.exists() and any(p for p in root.iterdir() if p.name != ".lock"):
+    else:
+        old = None
+    if old is not None:
+        from .extend import resumed_sweep_info
+
+        return resumed_sweep_info(old, _sweep_info(config, groups, fp))
+    if root.exists() and any(p for p in root.iterdir() if p.name != ".lock"):
         raise RunFolderError(f"{root} is not empty and holds no sweep; choose another --out")
+    return _sweep_info(config, groups, fp)
+
+
+def _sweep_info(config: Config, groups: list[Group], fp: str) -> dict:
     return {
         "fingerprint": fp, "config": config.to_dict(), "groups": [g.to_dict() for g in groups],
         "grid": {"temperatures": list(config.sweep.temperatures),
@@ -110,21 +97,33 @@ def run_sweep(
     root = Path(out)
     # every user mistake we can see fails here, before anything is written
     recipe.check(config)
-    groups = plan_groups(config)
+    from ..trackers import check_trackers
+
+    check_trackers(config.sweep.trackers)  # unknown or not installed: before anything is written
     evaluations = select(list(config.eval.run))
     store.check_out_folder(root)
     data = recipe.load_data(config)
     from ..models.python_model import check_python_model
 
-    check_python_model(config.model, data)  # a user factory vmap cannot batch fails here
+    # a user factory vmap cannot batch fails here
+    check_python_model(config.model.name, config.model.head_init_scale,
+                       recipe.model_kwargs(config, data))
     recipe.adversarial_training_options(config, data)  # needs image data
+    from .bank_size import plan_bank_size
+
+    bank_plan = plan_bank_size(config, data, recipe.resolve_device(config.train.device))
+    groups = plan_groups(config, bank_plan.max_bank)
     ray_started = False
     if config.sweep.backend == "ray":
         from .ray import connect
 
         ray_started = connect(config)  # an unreachable cluster fails before anything is written
+    from ..train.threads import torch_threads
+
     try:
-        return _run_locked(config, root, groups, evaluations, data, resume, progress)
+        with torch_threads(config.train.threads):
+            return _run_locked(config, root, groups, evaluations, data, resume, progress,
+                               bank_plan.to_dict())
     finally:
         if ray_started:
             import ray
@@ -132,7 +131,7 @@ def run_sweep(
             ray.shutdown()
 
 
-def _run_locked(config, root, groups, evaluations, data, resume, progress):
+def _run_locked(config, root, groups, evaluations, data, resume, progress, bank_plan):
     """The part of ``run_sweep`` that holds the run folder's lock and writes into it."""
     prepare_folder(root, config, groups, resume)  # refuse before creating anything
     created = not root.exists()
@@ -150,6 +149,7 @@ def _run_locked(config, root, groups, evaluations, data, resume, progress):
             lock.release()
             _undo_folder(root, created, had_lock)
             raise
+        sweep_info["bank_plan"] = bank_plan  # how --max-bank was resolved on this device
         return _run_in(config, root, groups, evaluations, data, resume, progress, sweep_info)
     finally:
         lock.release()
@@ -171,7 +171,10 @@ def _run_in(config, root, groups, evaluations, data, resume, progress, sweep_inf
     for stale in root.glob(".*.tmp"):  # left by a process killed mid-write
         stale.unlink(missing_ok=True)
     started = time.time()
-    sweep_info["started"] = _dt.datetime.now().isoformat(timespec="seconds")
+    now = _dt.datetime.now().isoformat(timespec="seconds")
+    sweep_info.setdefault("started", now)  # a resumed sweep keeps its original start
+    sweep_info.setdefault("sessions", []).append({"started": now})
+    sweep_info["data"] = data.describe()  # sizes and class names, for the report
     store.atomic_write_json(root / "sweep.json", sweep_info)
     if data.kind == "text" and "vocab" in data.extra:
         # the run's tokenizer vocabulary, one token per line (line i is id i; data.text)
@@ -180,20 +183,25 @@ def _run_in(config, root, groups, evaluations, data, resume, progress, sweep_inf
     if config.sweep.backend == "ray":
         from .ray import run_ray
 
-        outcomes = run_ray(root, config, groups, evaluations, resume=resume,
-                           progress=progress)
+        outcomes = run_ray(root, config, groups, evaluations, resume=resume, progress=progress)
     else:
         from .local import run_local
 
-        outcomes = run_local(root, config, groups, evaluations, resume=resume,
-                             progress=progress)
+        outcomes = run_local(root, config, groups, evaluations, resume=resume, progress=progress)
     rows = collect(root, outcomes)
     for ev in evaluations:
         if ev.scope == "sweep":
+            if resume and (root / f"{ev.name}.json").is_file():
+                progress.log(f"{ev.name}: already done, kept")
+                continue
             from .study import run_study
 
             run_study(ev, root, config, data, progress)
     sweep_info["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
-    sweep_info["wall_seconds"] = round(time.time() - started, 2)
+    session = round(time.time() - started, 2)
+    sweep_info["sessions"][-1].update(finished=sweep_info["finished"], wall_seconds=session)
+    # wall time over every session of this sweep (a resume adds to it)
+    sweep_info["wall_seconds"] = round(sum(s.get("wall_seconds", 0.0)
+                                           for s in sweep_info["sessions"]), 2)
     store.atomic_write_json(root / "sweep.json", sweep_info)
     return rows, root

@@ -28,7 +28,8 @@ def fingerprint(config_dict: dict) -> str:
     d = json.loads(json.dumps(config_dict, default=str))
     for key in ("device", "compile", "checkpoint_every", "eval_every"):
         d.get("train", {}).pop(key, None)
-    for key in ("backend", "ray_address", "gpus_per_bank", "cpus_per_bank", "retries"):
+    for key in ("backend", "ray_address", "gpus_per_bank", "cpus_per_bank", "retries",
+                "trackers"):
         d.get("sweep", {}).pop(key, None)
     d.pop("eval", None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,4 +1,4 @@
-"""Adversarial training's inner maximisation, banked and tempered (REFERENCE.md §5).
+"""Adversarial training's inner maximisation, banked and tempered (docs/theory.md §5).
 
 ``adversarial_loss`` replaces the clean loss in the training loop: it returns one loss per member
 ``(K,)``, each member having attacked itself (member k's examples come from member k's own

@@ -1,5 +1,5 @@
 """Distil a trained sweep member into a student bank, one member per distillation temperature T
-(Hinton, Vinyals, Dean 2015; REFERENCE.md §7).
+(Hinton, Vinyals, Dean 2015; docs/theory.md §7).
 
 - :func:`find_teacher` picks one member of a run folder by its training τ and seed (the group's
   ``config.json`` lists the members, ``checkpoint.pt`` holds the bank's weights).

@@ -22,7 +22,7 @@ import torch
 
 from ..data.base import DatasetSplits
 from ..data.loader import BatchLoader
-from ..progress import NullProgress, Progress
+from ..progress import NullProgress, Progress, member_extremes
 from ..softmax import check_temperature
 from .epoch_eval import EpochProbe, epoch_evaluation
 from .freezing import MemberFreezer
@@ -164,7 +164,7 @@ def fit(
     task = progress.task("train", total=options.epochs - start_epoch)
     for epoch in range(start_epoch, options.epochs):
         model.train()
-        tally = EpochTally(k)
+        tally = EpochTally(k, device)
         with streams.model_rng(epoch, device):
             aug_gen = streams.augment(epoch)
             for i, (xb, yb) in enumerate(loader.epoch(epoch)):
@@ -187,8 +187,9 @@ def fit(
         history.seconds = time.perf_counter() - t_start
         train_loss, train_acc = tally.means()
         active = freezer.active
-        task.update(1, loss=float(train_loss[active].mean()) if active.any() else float("nan"),
-                    acc=float(train_acc[active].mean()) if active.any() else 0.0)
+        # the best and the worst member (a mean over members would hide a failing one)
+        task.update(1, **member_extremes(train_acc.tolist(), record["temperature"],
+                                         active.tolist(), name="train_acc"))
         if on_epoch_end is not None:
             on_epoch_end(epoch, snapshot)
     task.close()
@@ -215,7 +216,7 @@ def _epoch_record(epoch: int, tally: EpochTally, opt: BankOptimizer,
 
 
 def coupled_learning_rates(base_lrs, temperatures, exponent: float) -> torch.Tensor:
-    """η_k = η̃_k · τ_k^a (REFERENCE.md §3): a = 0 no coupling, 1 Adam-like, 2 linearised SGD."""
+    """η_k = η̃_k · τ_k^a (docs/theory.md §3): a = 0 no coupling, 1 Adam-like, 2 linearised SGD."""
     tau = check_temperature(temperatures).double().reshape(-1)
     base = torch.as_tensor(base_lrs, dtype=torch.float64).reshape(-1)
     if base.numel() == 1:

@@ -1,5 +1,5 @@
 """More training objectives for ``fit`` (interface in ``train/objectives.py``): a learnable
-temperature, a scheduled temperature, and knowledge distillation (REFERENCE.md §7).
+temperature, a scheduled temperature, and knowledge distillation (docs/theory.md §7).
 
 Each returns one loss per member ``(K,)`` from banked logits ``(B, K, C)``, so the sum the loop
 back-propagates gives every member exactly its own gradient (the bank-equivalence property).

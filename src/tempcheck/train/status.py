@@ -1,6 +1,6 @@
 """What ``fit`` returns: the per-epoch :class:`History` and the members' final status.
 
-Member status (REFERENCE.md §3, "say plainly when a member did not learn"):
+Member status (docs/theory.md §3, "say plainly when a member did not learn"):
 - ``diverged``: its training loss became NaN/inf; it is frozen at that epoch (see
   ``train/freezing.py``), the others go on.
 - ``stalled``: it ends with training accuracy below chance + ``stall_margin``.

@@ -4,6 +4,8 @@ A step is: forward the shared batch through the bank (or the adversarial objecti
 per-member losses ``(K,)``, freeze members whose loss is not finite, backward the sum of the
 active members' losses (so each member receives exactly its standalone gradient), one
 ``BankOptimizer`` step at the scheduled learning rate, and the frozen members' buffers put back.
+The one host read per step is the finiteness of the K losses (a member must be frozen before
+its NaN update is applied); the epoch's loss and accuracy sums stay on the device.
 """
 
 from __future__ import annotations
@@ -81,19 +83,19 @@ class TrainStep:
 
 class EpochTally:
     """Sample-weighted mean training loss and accuracy ``(K,)`` over an epoch's batches
-    (float64 sums)."""
+    (float64 sums), kept on ``device`` and read once per epoch: no host copy per step."""
 
-    def __init__(self, k: int):
-        self.loss_sum = torch.zeros(k, dtype=torch.float64)
-        self.correct = torch.zeros(k, dtype=torch.float64)
+    def __init__(self, k: int, device: torch.device | str = "cpu"):
+        self.loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        self.correct = torch.zeros(k, dtype=torch.float64, device=device)
         self.seen = 0
 
     @torch.no_grad()
     def add(self, losses: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        self.loss_sum += losses.double().cpu() * y.shape[0]
-        self.correct += (logits.argmax(-1) == y.unsqueeze(1)).sum(0).double().cpu()
+        self.loss_sum += losses.double() * y.shape[0]
+        self.correct += (logits.argmax(-1) == y.unsqueeze(1)).sum(0).double()
         self.seen += y.shape[0]
 
     def means(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean loss (K,), accuracy (K,))."""
-        return self.loss_sum / self.seen, self.correct / self.seen
+        """(mean loss (K,), accuracy (K,)) on the CPU."""
+        return (self.loss_sum / self.seen).cpu(), (self.correct / self.seen).cpu()

@@ -1,5 +1,5 @@
 """Temperatures that change during training: schedules over training progress, and the
-learnable per-member temperature (REFERENCE.md §7).
+learnable per-member temperature (docs/theory.md §7).
 
 A schedule is a pure function ``(progress, start, end) -> τ``: ``progress`` is the fraction of
 training done, in [0, 1] (values outside are clipped), ``start`` / ``end`` are τ at progress 0
