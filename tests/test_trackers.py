@@ -69,4 +69,6 @@ def test_trackers_are_off_by_default_and_unknown_ones_fail_first(tmp_path, capsy
     assert main(["sweep", "--tracker", "wandb", "--out", str(bad),
                  *[f"--{o}" for o in BASE]]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: unknown tracker 'wandb'") and not bad.exists()
+    # refused when the config is validated, before anything is written
+    assert err.startswith("error: sweep.trackers='wandb' is not allowed") and "tensorboard" in err
+    assert "\n" not in err and not bad.exists()

@@ -530,6 +530,10 @@ def parse_options(cls, options: Any, where: str):
         if key not in fields:
             raise ConfigError(f"unknown option {where}.{key}; known: "
                               f"{', '.join(sorted(fields)) or 'none'}")
+        if fields[key].metadata.get("unbounded") and isinstance(value, float) \
+                and value == math.inf:
+            kwargs[key] = value  # a field that declares +inf meaningful (e.g. "no prior")
+            continue
         kwargs[key] = coerce_value(f"{where}.{key}", value, fields[key].type)
     try:
         parsed = cls(**kwargs)

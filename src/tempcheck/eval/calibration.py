@@ -15,7 +15,7 @@ out of the fits.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -78,7 +78,7 @@ class CalibrationOptions:
     t_max: float = DEFAULT_UPPER
     max_iter: int = 100
     grad_tol: float = GRAD_TOL
-    vs_prior_sd: float = DEFAULT_PRIOR_SD
+    vs_prior_sd: float = field(default=DEFAULT_PRIOR_SD, metadata={"unbounded": True})
 
     def __post_init__(self) -> None:
         if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, int) or self.n_bins < 1:
