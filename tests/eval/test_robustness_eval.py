@@ -171,3 +171,21 @@ def test_a_plain_member_is_not_flagged_for_a_longer_attack_being_stronger():
     assert standard["robust_acc_pgd_ce_tau"][0] > standard["robust_acc_apgd_t"][0] + 0.10
     assert standard["masking_suspected"][0] is False, standard["masking_reason"][0]
     assert standard["robust_verdict"][0] != "masked"
+
+
+def test_attack_batches_grow_for_small_images_only():
+    from types import SimpleNamespace
+
+    from tempcheck.eval.robustness import SMALL_IMAGE_BATCH_FLOATS, attack_batch_size
+
+    digits = SimpleNamespace(in_channels=1, image_size=8)
+    fashion = SimpleNamespace(in_channels=1, image_size=28)
+    cifar = SimpleNamespace(in_channels=3, image_size=32)
+    # 8×8 digits, K = 7: inputs over the members fill the small-image budget (585 examples)
+    assert attack_batch_size(512, 7, digits) == SMALL_IMAGE_BATCH_FLOATS // (7 * 64) == 585
+    # larger images keep the evaluation batch split over the members
+    assert attack_batch_size(512, 7, fashion) == 512 // 7
+    assert attack_batch_size(512, 8, cifar) == 64
+    # never below one example, nor below what the input budget allows
+    assert attack_batch_size(4, 16, cifar) == SMALL_IMAGE_BATCH_FLOATS // (16 * 3 * 1024) == 5
+    assert attack_batch_size(4, 16, SimpleNamespace(in_channels=3, image_size=224)) == 1

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ..errors import RunFolderError
 from . import section_core
 from .base import Section
-from .plots import figure_png, figure_svg, intended_width_px
+from .plots import intended_width_px, render_figures
 from .rundata import RunData
 
 # sections that report no evaluation; each evaluation's own comes from its declaration
@@ -138,6 +138,8 @@ def write_report(root: Path, title: str, sections: list[Section]) -> tuple[Path,
     from .tables import markdown_tables, table_csv, table_latex
 
     images: dict[int, list[ReportImage]] = {}
+    vectors = [fig for s in sections for _, fig in s.figures if isinstance(fig, Figure)]
+    rendered = iter(render_figures(vectors))
     md = [f"# {title}", ""]
     for i, s in enumerate(sections):
         md += [f"## {s.title}", "", s.markdown, ""]
@@ -149,8 +151,8 @@ def write_report(root: Path, title: str, sections: list[Section]) -> tuple[Path,
         for j, (caption, fig) in enumerate(s.figures):
             name = f"figures/{stem}-{j}"
             if isinstance(fig, Figure):
-                png, width = figure_png(fig), intended_width_px(fig)
-                atomic_write_bytes(root / f"{name}.svg", figure_svg(fig))
+                (png, svg), width = next(rendered), intended_width_px(fig)
+                atomic_write_bytes(root / f"{name}.svg", svg)
                 vector = f" ([SVG]({name}.svg))"
             else:  # already-rendered PNG bytes: shown at their pixel width
                 png, width, vector = fig, _png_width(fig), ""

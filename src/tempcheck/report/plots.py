@@ -222,15 +222,62 @@ def keep_bands_positive(fig: Figure) -> Figure:
     return fig
 
 
+def figure_png_svg(fig: Figure) -> tuple[bytes, bytes]:
+    """The PNG and the SVG of ``fig``, laid out once: the SVG reuses the positions the PNG's
+    layout engine chose (the layout, not the drawing, is most of a report figure's cost)."""
+    png = figure_png(fig)
+    engine = fig.get_layout_engine()
+    fig.set_layout_engine("none")  # keeps the axes where the PNG's layout put them
+    try:
+        return png, figure_svg(fig)
+    finally:
+        fig.set_layout_engine(engine)
+
+
+# The figures a forked renderer reads; set only while ``render_figures`` runs.
+_TO_RENDER: list[Figure] = []
+
+
+def _render_one(i: int) -> tuple[bytes, bytes]:
+    return figure_png_svg(_TO_RENDER[i])
+
+
+def render_figures(figs: Sequence[Figure], workers: int | None = None) -> list[tuple[bytes, bytes]]:
+    """(PNG, SVG) of every figure, in order, on up to ``workers`` processes (None: the CPUs
+    this process may use, at most 4). The workers are forked, so they read the figures from
+    memory instead of pickling them; without ``fork`` (or for one or two figures) it renders
+    here. The bytes are the same either way."""
+    import multiprocessing
+    import os
+
+    if workers is None:
+        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1)
+    workers = min(workers, len(figs))
+    if workers < 2 or len(figs) < 3 or "fork" not in multiprocessing.get_all_start_methods():
+        return [figure_png_svg(f) for f in figs]
+    global _TO_RENDER
+    _TO_RENDER = list(figs)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            # chunks of one: figures differ a lot in cost, so hand them out one by one
+            return pool.map(_render_one, range(len(figs)), chunksize=1)
+    finally:
+        _TO_RENDER = []
+
+
 def _render(fig: Figure, fmt: str, dpi: int) -> bytes:
     import io
 
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     keep_bands_positive(fig)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    # metadata=None-ish: a fixed date so the same figure gives the same bytes
+    # no date and a fixed salt for the SVG's element ids (matplotlib draws a random one per
+    # render otherwise): the same figure gives the same bytes
     meta = {"Date": None} if fmt == "svg" else None
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
+    with matplotlib.rc_context({"svg.hashsalt": "tempcheck"}):
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return buf.getvalue()
