@@ -37,6 +37,11 @@ def sweep(*extra: str) -> tuple:
     return ("sweep", "--out", "{tmp}/out", *TINY, *extra)
 
 
+def tune(*extra: str) -> tuple:
+    return ("tune", "--out", "{tmp}/out", "--epochs", "4", "--seeds", "0", "--temperatures",
+            "1,10", "--eval", "none", "--model.options.widths=[8,8,8]", *extra)
+
+
 CASES = [
     # config values (dotted overrides, flags, YAML)
     Case("optimizer", sweep("--train.optimizer=adam"), "train.optimizer='adam'"),
@@ -149,6 +154,20 @@ CASES = [
          "is a file", setup="a_file"),
     Case("overrides-elsewhere", ("report", "{tmp}/run", "--train.lr=0.1"),
          "takes no config overrides"),
+    # tempcheck tune: its own options, refused before the first epoch
+    Case("tune-objective", tune("--objective", "nosuch"), "unknown tune objective 'nosuch'"),
+    Case("tune-weights-missing", tune("--objective", "weighted"), "needs --weights"),
+    Case("tune-weights-unknown", tune("--objective", "weighted", "--weights", "acc=2"),
+         "unknown objective 'acc' in --weights"),
+    Case("tune-budget-0", tune("--budget", "0"), "budget is a fraction"),
+    Case("tune-budget-below-a-rung", tune("--budget", "0.01"), "below one rung"),
+    Case("tune-reduction-1", tune("--reduction", "1"), "reduction must be > 1"),
+    Case("tune-rule", tune("--rule", "nosuch"), "unknown tune rule 'nosuch'"),
+    Case("tune-protect-negative", tune("--protect", "-1"), "protect must be >= 0"),
+    Case("tune-smooth-0", tune("--smooth", "0"), "smooth must be >= 1"),
+    Case("tune-rungs-malformed", tune("--rungs", "0"), "epoch:keep pairs"),
+    Case("tune-rungs-order", tune("--rungs", "2:1,1:1"), "epochs must rise"),
+    Case("tune-json-folder", tune("--json", "{tmp}"), "is a folder"),
 ]
 
 

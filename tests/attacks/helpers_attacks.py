@@ -3,6 +3,8 @@ embedded digits, trained in well under a second."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -26,6 +28,19 @@ def trained_bank(members: int = 2, hidden: tuple = (), steps: int = 150, seeds=N
         loss.backward()
         opt.step()
     return model.eval()
+
+
+@functools.lru_cache(maxsize=None)
+def small_bank(members: int):
+    """A digits MLP bank (hidden 16, 120 steps) trained once per session per member count:
+    the attack tests' shared victim (do not modify it in place)."""
+    return trained_bank(members=members, hidden=(16,), steps=120)
+
+
+def digit_batch(n: int, split: str = "test"):
+    """The first ``n`` images ``(n, 1, 8, 8)`` and labels ``(n,)`` of a digits split."""
+    part = getattr(digits(), split)
+    return part.x[:n], part.y[:n]
 
 
 def member_alone(bank, k: int, **kw):

@@ -3,24 +3,21 @@ equivalence."""
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
 import torch
-from helpers_attacks import ScaledLogits, digits, member_alone, trained_bank
+from helpers_attacks import ScaledLogits, digit_batch, digits, member_alone, small_bank
 
 from tempcheck.attacks import APGD, APGDT, PGD, checkpoints
 
 
-@functools.lru_cache(maxsize=None)
 def _bank():
-    return trained_bank(members=2, hidden=(16,), steps=120)
+    return small_bank(2)
 
 
 def _batch(n: int = 40):
-    data = digits()
-    return data.test.x[:n], data.test.y[:n]
+    return digit_batch(n)
 
 
 def _robust(model, x_adv, y) -> torch.Tensor:

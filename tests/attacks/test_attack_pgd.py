@@ -3,24 +3,20 @@ attack equal to attacking each member alone (docs/theory.md §5, DESIGN.md bank 
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
-from helpers_attacks import digits, member_alone, trained_bank
+from helpers_attacks import digit_batch, digits, member_alone, small_bank
 
 from tempcheck.attacks import FGSM, PGD
 from tempcheck.registry import create_model
 
 
-@functools.lru_cache(maxsize=None)
 def _bank():
-    return trained_bank(members=3, hidden=(16,), steps=120)
+    return small_bank(3)
 
 
 def _batch(n: int = 48):
-    data = digits()
-    return data.test.x[:n], data.test.y[:n]
+    return digit_batch(n)
 
 
 def _accuracy(model, x_adv, y) -> torch.Tensor:

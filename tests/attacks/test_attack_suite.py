@@ -4,7 +4,6 @@ worst case is the per-example AND of its attacks."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -17,17 +16,15 @@ from tempcheck.attacks.base import Packing
 from tempcheck.attacks.suite import SuiteSettings, attack_batches, build_suite, run_suite
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers_attacks import digits, member_alone, trained_bank  # noqa: E402
+from helpers_attacks import digit_batch, digits, member_alone, small_bank  # noqa: E402
 
 
-@functools.lru_cache(maxsize=None)
 def _bank():
-    return trained_bank(members=3, hidden=(16,), steps=120)
+    return small_bank(3)
 
 
 def _batch(n: int = 30):
-    data = digits()
-    return data.test.x[:n], data.test.y[:n]
+    return digit_batch(n)
 
 
 def _active(n: int, k: int = 3) -> torch.Tensor:

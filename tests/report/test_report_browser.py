@@ -10,8 +10,8 @@ import pytest
 from browser import ensure_chromium, full_page_png, open_driver
 from matplotlib.text import Text
 
+from support import every_evaluation_config
 from tempcheck.app import run_sweep
-from tempcheck.config import load_config
 from tempcheck.report.build import build_sections
 from tempcheck.report.html import CONTENT_WIDTH_PX
 from tempcheck.report.plots import CSS_PX_PER_INCH, intended_width_px
@@ -37,10 +37,7 @@ def driver():
 @pytest.fixture(scope="module")
 def report_run(tmp_path_factory):
     """A sweep over the demo's seven temperatures (the widest multi-panel figures), tiny model."""
-    cfg = load_config(None, [
-        "train.epochs=2", "model.options.widths=[8, 8, 8]", "sweep.temperatures='0.1:100:7'",
-        "sweep.seeds=[0]", "eval.corruption.n_images=16",
-        "eval.corruption.corruptions=[gaussian_noise, fog]", "eval.adversarial.n_examples=16"])
+    cfg = every_evaluation_config(temperatures="'0.1:100:7'", seeds="[0]", epochs=2)
     _, root = run_sweep(cfg, tmp_path_factory.mktemp("browser") / "run")
     return root
 

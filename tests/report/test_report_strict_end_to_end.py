@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tempcheck.config import load_config
+from support import every_evaluation_config
 from tempcheck.report.build import build_report, build_sections, optional_sections
 from tempcheck.report.rundata import RunData
 from tempcheck.sweep.run import run_sweep
@@ -20,10 +20,7 @@ NOT_FROM_A_SWEEP = {"Distillation", "Choosing τ automatically (tune)"}
 
 @pytest.fixture(scope="module")
 def demo_like_run(tmp_path_factory):
-    cfg = load_config(None, [
-        "train.epochs=1", "model.options.widths=[8, 8, 8]", "sweep.temperatures=[0.5, 5.0]",
-        "sweep.seeds=[0, 1]", "eval.corruption.n_images=16",
-        "eval.corruption.corruptions=[gaussian_noise, fog]", "eval.adversarial.n_examples=16"])
+    cfg = every_evaluation_config(temperatures="[0.5, 5.0]", seeds="[0, 1]", epochs=1)
     _, root = run_sweep(cfg, tmp_path_factory.mktemp("demo") / "run")
     return root
 

@@ -3,11 +3,9 @@ forms, train/eval mode, gradients reaching the parameters only, and bank equival
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
-from helpers_attacks import digits, member_alone, trained_bank
+from helpers_attacks import digit_batch, digits, member_alone, small_bank
 
 from tempcheck.registry import create_model
 from tempcheck.softmax import tempered_cross_entropy
@@ -17,14 +15,12 @@ TAU = torch.tensor([0.5, 2.0])
 KW = dict(eps=0.1, alpha=0.025, steps=3)
 
 
-@functools.lru_cache(maxsize=None)
 def _bank():
-    return trained_bank(members=2, hidden=(16,), steps=120)
+    return small_bank(2)
 
 
 def _batch(n: int = 32):
-    data = digits()
-    return data.train.x[:n], data.train.y[:n]
+    return digit_batch(n, "train")
 
 
 @pytest.mark.parametrize("method", ["pgd", "trades"])
