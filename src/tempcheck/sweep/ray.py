@@ -94,6 +94,28 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise TempcheckError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
 
+POLL_SECONDS = 30.0  # how often the driver looks at the running groups' files
+
+
+def running_status(root: Path, groups: list[Group], epochs: int) -> str:
+    """``"seed0 epoch 3/8, seed1 evaluating"``: each running group's last logged epoch
+    (``groups/<name>/metrics.jsonl``, one line per epoch) or "evaluating" once its training is
+    done (``done.json``). Tasks log nothing to the driver, so this is their progress; groups
+    whose folder this machine cannot see (a cluster without a shared disk) are left out."""
+    parts = []
+    for group in groups:
+        gdir = root / "groups" / group.name
+        if (gdir / "done.json").is_file():
+            parts.append(f"{group.name} evaluating")
+        elif (gdir / "metrics.jsonl").is_file():
+            with open(gdir / "metrics.jsonl", "rb") as f:
+                done = sum(1 for line in f if line.strip())
+            parts.append(f"{group.name} epoch {done}/{epochs}")
+        elif gdir.is_dir():
+            parts.append(f"{group.name} starting")
+    return ", ".join(parts)
+
+
 def run_ray(
     root: Path, config: Config, groups: list[Group], evaluations: list[Evaluation], *,
     resume: bool, progress: Progress | None = None,
@@ -120,9 +142,16 @@ def run_ray(
             refs[task.remote(str(root), config_dict, group.to_dict(), names, threads)] = group
         progress.log(f"ray: {len(refs)} group task(s) submitted, "
                      f"{ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster")
-        remaining = list(refs)
+        remaining, last_status = list(refs), None
         while remaining:
-            ready, remaining = ray.wait(remaining, num_returns=1)
+            ready, remaining = ray.wait(remaining, num_returns=1, timeout=POLL_SECONDS)
+            if not ready:  # nothing finished yet: say how far the running groups are
+                status = running_status(Path(root), [refs[r] for r in remaining],
+                                        config.train.epochs)
+                if status and status != last_status:
+                    progress.log(f"ray: {status}")
+                last_status = status
+                continue
             group = refs[ready[0]]
             try:
                 result = ray.get(ready[0])
