@@ -262,6 +262,8 @@ def render_figures(figs: Sequence[Figure], workers: int | None = None) -> list[t
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             # chunks of one: figures differ a lot in cost, so hand them out one by one
             return pool.map(_render_one, range(len(figs)), chunksize=1)
+    except OSError:  # no processes or no shared memory here (a sandbox): render in this one
+        return [figure_png_svg(f) for f in figs]
     finally:
         _TO_RENDER = []
 
