@@ -33,9 +33,12 @@ test: $(STAMP)
 # the Fashion-MNIST study: gets the data when missing (Debian's dataset-fashion-mnist, as root),
 # runs the sweep, then prints the README's results table from the run folder.
 # Options: FASHION_OUT=DIR, FASHION_ARGS='--epochs 6 --seeds 0,1,2' (any sweep option)
+# with Ray installed (the optional extra) the two seed banks train side by side, one thread each
+FASHION_BACKEND = $(shell $(BIN)/python -c 'import ray' 2>/dev/null && echo --backend ray)
+
 fashion: $(STAMP)
 	bash scripts/ensure_fashion_mnist.sh
-	$(BIN)/tempcheck sweep --config $(FASHION_CONFIG) --out $(FASHION_OUT) $(FASHION_ARGS)
+	$(BIN)/tempcheck sweep --config $(FASHION_CONFIG) --out $(FASHION_OUT) $(FASHION_BACKEND) $(FASHION_ARGS)
 	$(BIN)/python scripts/study_table.py $(FASHION_OUT) > $(FASHION_OUT)/study_table.md
 	cat $(FASHION_OUT)/study_table.md
 
