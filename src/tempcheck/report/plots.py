@@ -246,7 +246,8 @@ def render_figures(figs: Sequence[Figure], workers: int | None = None) -> list[t
     """(PNG, SVG) of every figure, in order, on up to ``workers`` processes (None: the CPUs
     this process may use, at most 4). The workers are forked, so they read the figures from
     memory instead of pickling them; without ``fork`` (or for one or two figures) it renders
-    here. The bytes are the same either way."""
+    here. The bytes are the same either way. Not re-entrant: one call at a time per process
+    (the forked workers find the figures in a module variable)."""
     import multiprocessing
     import os
 
