@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tempcheck.errors import TemperatureError
@@ -113,6 +113,8 @@ def test_log_softmax_never_underflows_to_minus_inf():
     seed=st.integers(0, 2**16),
     smoothing=st.sampled_from([0.0, 0.1]),
 )
+# near-tied top classes at |z|/τ ≈ 2,757: dividing before shifting by the max lost 1.6e-5
+@example(log_tau=1.0, scale=7727.875, seed=65535, smoothing=0.0)
 def test_float32_loss_and_gradient_are_finite_and_match_float64(log_tau, scale, seed, smoothing):
     tau = math.exp(log_tau)
     g = torch.Generator().manual_seed(seed)

@@ -93,7 +93,7 @@ def tempered_log_softmax(
     beta: TemperatureLike | None = None,
 ) -> torch.Tensor:
     """log softmax(z / τ) over the last axis. Shape of ``logits``."""
-    return F.log_softmax(scale_logits(logits, temperature, beta=beta), dim=-1)
+    return F.log_softmax(scale_logits(_shift_to_max(logits), temperature, beta=beta), dim=-1)
 
 
 def tempered_softmax(
@@ -103,7 +103,18 @@ def tempered_softmax(
     beta: TemperatureLike | None = None,
 ) -> torch.Tensor:
     """softmax(z / τ) over the last axis. Shape of ``logits``; τ → ∞ gives the uniform law."""
-    return F.softmax(scale_logits(logits, temperature, beta=beta), dim=-1)
+    return F.softmax(scale_logits(_shift_to_max(logits), temperature, beta=beta), dim=-1)
+
+
+def _shift_to_max(logits: torch.Tensor) -> torch.Tensor:
+    """z − max(z) over the last axis (the max as a constant: softmax is shift-invariant, so
+    values and every derivative are unchanged). Shifting *before* dividing by τ matters in
+    float32: at |z|/τ ≈ 3,000 rounding z/τ itself costs 1e-4 absolute, which moves near-tied
+    classes' probabilities by more than float32's 1e-7; z − max(z) is exact for the classes that
+    carry the probability mass (Sterbenz), and dividing the small differences loses nothing."""
+    if logits.shape[-1] == 0:
+        return logits
+    return logits - logits.detach().amax(dim=-1, keepdim=True)
 
 
 def _targets_for(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
