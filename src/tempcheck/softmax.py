@@ -112,6 +112,7 @@ def _shift_to_max(logits: torch.Tensor) -> torch.Tensor:
     float32: at |z|/τ ≈ 3,000 rounding z/τ itself costs 1e-4 absolute, which moves near-tied
     classes' probabilities by more than float32's 1e-7; z − max(z) is exact for the classes that
     carry the probability mass (Sterbenz), and dividing the small differences loses nothing."""
+    logits = _upcast(logits)  # shift in float32 at least, as the division is done
     if logits.shape[-1] == 0:
         return logits
     return logits - logits.detach().amax(dim=-1, keepdim=True)
