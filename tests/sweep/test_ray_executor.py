@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from tempcheck.config import load_config
+from tempcheck.progress import Progress
 from tempcheck.sweep.run import run_sweep
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -63,8 +65,6 @@ def test_killed_worker_is_retried_and_sweep_completes(local_ray, tmp_path):
         deadline = time.time() + 120
         while time.time() < deadline:
             if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
-                import json
-
                 pid = json.loads(worker.read_text())["pid"]
                 os.kill(pid, signal.SIGKILL)
                 killed["pid"] = pid
@@ -77,8 +77,6 @@ def test_killed_worker_is_retried_and_sweep_completes(local_ray, tmp_path):
     t.join(timeout=1)
     assert "pid" in killed, "the worker was never killed"
     assert [r["status"] for r in rows] == ["ok"]
-    import json
-
     assert json.loads((root / "groups" / "seed0" / "worker.json").read_text())["pid"] != killed["pid"]
     lines = (root / "groups" / "seed0" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == list(range(20))
@@ -109,3 +107,42 @@ def test_unreachable_cluster_is_a_one_line_error_before_anything_is_written(tmp_
     with pytest.raises(TempcheckError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
         run_sweep(cfg, tmp_path / "never")
     assert not (tmp_path / "never").exists()
+
+
+class _Lines(Progress):
+    def __init__(self):
+        self.lines = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_ray_tune_equals_local_tune_and_reports_its_tasks(local_ray, tmp_path):
+    import torch
+
+    from tempcheck.tune import TuneOptions, run_tune
+
+    args = ["sweep.temperatures=[0.3,1,3,10]", "train.epochs=4", "sweep.seeds=[0, 1]",
+            "eval.run=[none]", "model.options.widths=[4,8,16]"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tasks' thread count: the same arithmetic
+    try:
+        local = run_tune(load_config("configs/digits_cnn.yaml", args), tmp_path / "local",
+                         TuneOptions(budget=0.5))
+    finally:
+        torch.set_num_threads(threads)
+    lines = _Lines()
+    remote = run_tune(load_config("configs/digits_cnn.yaml", args + ["sweep.backend=ray"]),
+                      tmp_path / "ray", TuneOptions(budget=0.5), progress=lines)
+    assert remote["temperature"] == local["temperature"]
+    assert remote["member_epochs"] == local["member_epochs"]
+    for a, b in zip(remote["seeds"], local["seeds"]):
+        assert a["seed"] == b["seed"] and a["dropped"] == b["dropped"]
+        assert a["curves"]["val_acc"] == b["curves"]["val_acc"]
+    assert "ray: 2 tune task(s) submitted, 2 CPUs in the cluster" in lines.lines
+    assert sum(line.startswith("ray: tune seed") and "finished" in line
+               for line in lines.lines) == 2
+    # every seed left the status its driver polls: the last epoch it trained
+    for seed in (0, 1):
+        status = json.loads((tmp_path / "ray" / f"seed{seed}" / "status.json").read_text())
+        assert status["epochs"] == 4 and status["members"] == 1

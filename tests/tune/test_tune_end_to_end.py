@@ -117,3 +117,18 @@ def test_bad_tune_input_is_one_line_and_writes_nothing(tmp_path, capsys, extra, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not out.exists()
+
+
+def test_seed_status_reads_each_running_seeds_last_epoch(tmp_path):
+    from tempcheck.tune.search import seed_status
+
+    (tmp_path / "seed0").mkdir()
+    (tmp_path / "seed0" / "status.json").write_text(
+        '{"epoch": 3, "epochs": 8, "members": 4, "member_epochs": 21}')
+    (tmp_path / "seed1").mkdir()  # started, nothing saved yet
+    (tmp_path / "seed2").mkdir()
+    (tmp_path / "seed2" / "status.json").write_text('{"epoch": 3')  # torn: starting
+    # seed3 has no folder on this machine: left out
+    assert seed_status(tmp_path, [0, 1, 2, 3]) == (
+        "seed0 epoch 3/8 (4 members), seed1 starting, seed2 starting")
+    assert seed_status(tmp_path, [3]) == ""

@@ -15,7 +15,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import Config, from_dict
 from ..errors import TempcheckError
@@ -116,53 +119,86 @@ def running_status(root: Path, groups: list[Group], epochs: int) -> str:
     return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class RemoteJob:
+    """One Ray task to run: ``name`` for the log, ``args`` for the task function."""
+
+    name: str
+    args: tuple
+
+
+def run_remote(config: Config, fn: Callable[..., Any], jobs: list[RemoteJob], *,
+               progress: Progress, status: Callable[[list[str]], str], kind: str
+               ) -> dict[str, Any]:
+    """Run ``fn(*job.args)`` for every job as a Ray task with the sweep's resources and retries
+    (``sweep.cpus_per_bank``, ``gpus_per_bank``, ``retries``), on the instance ``connect``
+    starts or joins (shut down again if started here).
+
+    While nothing finishes, every ``POLL_SECONDS`` the driver logs ``status(running names)``
+    (tasks log nothing to the driver; the status reads their files) when it changed. Returns
+    ``{name: result}``; a task that failed for good (its worker died beyond its retries) maps
+    to the exception, so the caller decides what a failure means."""
+    ray = import_ray()
+    started_here = connect(config)
+    try:
+        task = ray.remote(fn).options(
+            num_cpus=config.sweep.cpus_per_bank, num_gpus=config.sweep.gpus_per_bank,
+            max_retries=config.sweep.retries, retry_exceptions=False,
+        )
+        refs = {task.remote(*job.args): job.name for job in jobs}
+        results: dict[str, Any] = {}
+        if not refs:
+            return results
+        progress.log(f"ray: {len(refs)} {kind} task(s) submitted, "
+                     f"{ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster")
+        remaining, last_status = list(refs), None
+        while remaining:
+            ready, remaining = ray.wait(remaining, num_returns=1, timeout=POLL_SECONDS)
+            if not ready:  # nothing finished yet: say how far the running tasks are
+                line = status([refs[r] for r in remaining])
+                if line and line != last_status:
+                    progress.log(f"ray: {line}")
+                last_status = line
+                continue
+            name = refs[ready[0]]
+            try:
+                results[name] = ray.get(ready[0])
+                progress.log(f"ray: {kind} {name} finished ({len(results)}/{len(refs)})")
+            except Exception as exc:  # noqa: BLE001 - worker died beyond its retries
+                progress.log(f"ray: {kind} {name} failed for good: {exc}")
+                results[name] = exc
+        return results
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def run_ray(
     root: Path, config: Config, groups: list[Group], evaluations: list[Evaluation], *,
     resume: bool, progress: Progress | None = None,
 ) -> list[GroupOutcome]:
     """Run every group as a Ray task; returns outcomes in plan order."""
     progress = progress or NullProgress()
-    ray = import_ray()
-    sweep = config.sweep
-    started_here = connect(config)
-    try:
-        task = ray.remote(_group_task).options(
-            num_cpus=sweep.cpus_per_bank, num_gpus=sweep.gpus_per_bank,
-            max_retries=sweep.retries, retry_exceptions=False,
-        )
-        names = [ev.name for ev in evaluations]
-        threads = max(1, int(sweep.cpus_per_bank))
-        config_dict = config.to_dict()
-        outcomes: dict[str, GroupOutcome] = {}
-        refs = {}
-        for group in groups:
-            if resume and (Path(root) / "groups" / group.name / "done.json").is_file():
-                outcomes[group.name] = run_group(root, config, group, evaluations, resume=True)
-                continue
-            refs[task.remote(str(root), config_dict, group.to_dict(), names, threads)] = group
-        progress.log(f"ray: {len(refs)} group task(s) submitted, "
-                     f"{ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster")
-        remaining, last_status = list(refs), None
-        while remaining:
-            ready, remaining = ray.wait(remaining, num_returns=1, timeout=POLL_SECONDS)
-            if not ready:  # nothing finished yet: say how far the running groups are
-                status = running_status(Path(root), [refs[r] for r in remaining],
-                                        config.train.epochs)
-                if status and status != last_status:
-                    progress.log(f"ray: {status}")
-                last_status = status
-                continue
-            group = refs[ready[0]]
-            try:
-                result = ray.get(ready[0])
-                outcomes[group.name] = GroupOutcome(result["name"], result["rows"],
-                                                    result["tables"], result["skipped"])
-                progress.log(f"ray: group {group.name} finished "
-                             f"({len(outcomes)}/{len(groups)})")
-            except Exception as exc:  # noqa: BLE001 - worker died beyond its retries
-                progress.log(f"ray: group {group.name} failed for good: {exc}")
-                outcomes[group.name] = failed_outcome(group, config, exc)
-        return [outcomes[g.name] for g in groups]
-    finally:
-        if started_here:
-            ray.shutdown()
+    import_ray()  # the install hint before anything runs
+    outcomes: dict[str, GroupOutcome] = {}
+    jobs, by_name = [], {g.name: g for g in groups}
+    names = [ev.name for ev in evaluations]
+    threads = max(1, int(config.sweep.cpus_per_bank))
+    config_dict = config.to_dict()
+    for group in groups:
+        if resume and (Path(root) / "groups" / group.name / "done.json").is_file():
+            outcomes[group.name] = run_group(root, config, group, evaluations, resume=True)
+            continue
+        jobs.append(RemoteJob(group.name, (str(root), config_dict, group.to_dict(), names,
+                                           threads)))
+    results = run_remote(
+        config, _group_task, jobs, progress=progress, kind="group",
+        status=lambda running: running_status(Path(root), [by_name[n] for n in running],
+                                              config.train.epochs))
+    for name, result in results.items():
+        if isinstance(result, Exception):
+            outcomes[name] = failed_outcome(by_name[name], config, result)
+        else:
+            outcomes[name] = GroupOutcome(result["name"], result["rows"], result["tables"],
+                                          result["skipped"])
+    return [outcomes[g.name] for g in groups]

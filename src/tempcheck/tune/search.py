@@ -16,6 +16,7 @@ interrupted tune where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections import Counter
@@ -127,39 +128,53 @@ def _plan(config: Config, options: TuneOptions, members: int) -> list[Rung]:
                      protect=options.protect if options.rule == "catchup" else 0)
 
 
+@dataclass
+class _SeedRun:
+    """What one seed's tune works with (built once by ``tune_seed``)."""
+
+    config: Config
+    options: TuneOptions
+    terms: dict[str, float]
+    group: Group
+    folder: Path
+    data: object
+    device: torch.device
+    fit_opts: object
+    progress: Progress
+    started: float = 0.0
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "state.pt"
+
+    def save(self, record: SeedTune, snapshot) -> None:
+        """The resumable state (after every epoch and rung) and the one-line status the Ray
+        driver polls (``seed_status``)."""
+        atomic_torch_save(self.state_path, {"record": record.to_dict(), "snapshot": snapshot})
+        atomic_write_json(self.folder / STATUS_FILE, {
+            "epoch": record.epoch, "epochs": self.config.train.epochs,
+            "members": len(record.alive), "member_epochs": record.member_epochs})
+
+
+STATUS_FILE = "status.json"
+
+
 def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
               resume: bool = False, progress: Progress | None = None) -> SeedTune:
-    """Run the tune of one seed in ``folder`` (``state.pt`` after every epoch)."""
+    """Run the tune of one seed in ``folder`` (``state.pt`` and ``status.json`` after every
+    epoch): train the alive members to the next rung, decide it, repeat."""
     from .. import recipe
 
     progress = progress or NullProgress()
     terms = options.validate()
     group = _members_of(config, seed)
-    n, epochs = len(group.members), config.train.epochs
-    plan = _plan(config, options, n)
     device = recipe.resolve_device(config.train.device)
     data = recipe.load_data(config)
-    fit_opts = recipe.fit_options(config, device, data)
-    rung_names = [t for t in terms if not obj.OBJECTIVES[t][1]]
-    tie = options.tie
-    if tie is None:
-        tie = 1.0 / max(1, len(data.val)) if set(terms) <= {"val_acc", "robust_acc",
-                                                          "corr_acc"} else 0.0
-    state_path = folder / "state.pt"
-    if resume and state_path.is_file():
-        saved = load_checkpoint(state_path)
-        record = SeedTune(**saved["record"])
-        snapshot = saved["snapshot"]
-        progress.log(f"tune seed {seed}: resuming after epoch {record.epoch} with "
-                     f"{len(record.alive)} members")
-    else:
-        record = SeedTune(seed, [m.temperature for m in group.members],
-                          [m.lr for m in group.members],
-                          [dataclasses.asdict(r) for r in plan])
-        record.alive = list(range(n))
-        record.curves = {name: [] for name in (*obj.OBJECTIVES, "nll_ts", "objective")}
-        snapshot = None
-    started = time.perf_counter() - record.seconds
+    run = _SeedRun(config, options, terms, group, folder, data, device,
+                   recipe.fit_options(config, device, data), progress)
+    plan = _plan(config, options, len(group.members))
+    record, snapshot = _open_record(run, plan, resume)
+    run.started = time.perf_counter() - record.seconds
     # rungs not yet decided (a tune killed between an epoch and its rung decides on resume)
     pending = [Rung(**r) for r in record.plan if r["epoch"] not in record.decided]
     while record.alive:
@@ -168,65 +183,118 @@ def tune_seed(config: Config, seed: int, options: TuneOptions, folder: Path, *,
             pending.remove(rung)
             later = [r.epoch for r in pending]
             snapshot = _decide(record, rung, later[0] if later else None, snapshot, options,
-                               tie, config, data, recipe)
+                               _tie(options, terms, data), config, data, recipe)
             record.decided.append(rung.epoch)
-            atomic_torch_save(state_path, {"record": record.to_dict(), "snapshot": snapshot})
+            run.save(record, snapshot)
             continue
-        targets = [e for e in [r.epoch for r in pending] + ([epochs] if options.finish else [])
-                   if e > record.epoch]
+        targets = [e for e in [r.epoch for r in pending]
+                   + ([config.train.epochs] if options.finish else []) if e > record.epoch]
         if not targets:
             break
-        target = targets[0]
-        alive = list(record.alive)
-        sub = Group(group.name, seed, tuple(group.members[i] for i in alive))
-        model = recipe.build_model(config, data, [m.seed for m in sub.members]).to(device)
-        taus = torch.tensor([m.temperature for m in sub.members])
-        lrs = torch.tensor([m.lr for m in sub.members])
-        holder: dict = {}
-        rung_epochs = [r.epoch for r in pending]
-
-        def on_epoch_end(epoch: int, snap, model=model, taus=taus, alive=alive,
-                         target=target, holder=holder, rung_epochs=rung_epochs) -> None:
-            raw = obj.epoch_scores(model, data, taus, batch_size=fit_opts.eval_batch_size,
-                                   device=device)
-            if epoch + 1 in rung_epochs and rung_names:
-                raw.update(obj.rung_scores(rung_names, model, data, taus, sample=options.sample,
-                                           seed=seed, batch_size=fit_opts.eval_batch_size,
-                                           device=device))
-            raw["objective"] = obj.combine(terms, raw)
-            for name, values in record.curves.items():
-                row = [None] * n
-                if name in raw:
-                    for j, i in enumerate(alive):
-                        v = float(raw[name][j])
-                        row[i] = v if math.isfinite(v) else None
-                values.append(row)
-            record.epoch = epoch + 1
-            record.member_epochs += len(alive)
-            record.seconds = time.perf_counter() - started
-            holder["snapshot"] = snap()
-            atomic_torch_save(state_path, {"record": record.to_dict(),
-                                           "snapshot": holder["snapshot"]})
-            best = np.nanmax(np.where(np.isnan(raw["objective"]), -np.inf, raw["objective"]))
-            progress.log(f"tune seed {seed}: epoch {epoch + 1}/{epochs}, {len(alive)} members, "
-                         f"best {terms_label(terms)} {best:.4g}")
-            if epoch + 1 >= target:
-                raise _Stop
-
-        try:
-            fit(model, data.to(device) if device.type == "cpu" else data,
-                temperatures=taus, lrs=lrs, options=fit_opts, seed=seed,
-                augment=recipe.make_augment(config, data), start_state=snapshot,
-                on_epoch_end=on_epoch_end, objective=recipe.make_objective(config, taus))
-        except _Stop:
-            pass
-        snapshot = holder["snapshot"]
+        snapshot = _train_to(run, record, snapshot, targets[0], [r.epoch for r in pending])
     final = np.array([v if v is not None else np.nan for v in record.curves["objective"][-1]])
     record.chosen = int(record.alive[0])
     record.chosen_value = float(final[record.chosen])
-    record.seconds = time.perf_counter() - started
-    atomic_torch_save(state_path, {"record": record.to_dict(), "snapshot": snapshot})
+    record.seconds = time.perf_counter() - run.started
+    run.save(record, snapshot)
     return record
+
+
+def _tie(options: TuneOptions, terms: dict[str, float], data) -> float:
+    """Scores closer than this tie (default: one validation example for accuracies)."""
+    if options.tie is not None:
+        return options.tie
+    accuracies = set(terms) <= {"val_acc", "robust_acc", "corr_acc"}
+    return 1.0 / max(1, len(data.val)) if accuracies else 0.0
+
+
+def _open_record(run: _SeedRun, plan: list[Rung], resume: bool) -> tuple[SeedTune, dict | None]:
+    """A fresh record with every member alive, or the saved one (and its bank snapshot)."""
+    if resume and run.state_path.is_file():
+        saved = load_checkpoint(run.state_path)
+        record = SeedTune(**saved["record"])
+        run.progress.log(f"tune seed {record.seed}: resuming after epoch {record.epoch} with "
+                         f"{len(record.alive)} members")
+        return record, saved["snapshot"]
+    members = run.group.members
+    record = SeedTune(run.group.seed, [m.temperature for m in members], [m.lr for m in members],
+                      [dataclasses.asdict(r) for r in plan])
+    record.alive = list(range(len(members)))
+    record.curves = {name: [] for name in (*obj.OBJECTIVES, "nll_ts", "objective")}
+    return record, None
+
+
+def _train_to(run: _SeedRun, record: SeedTune, snapshot: dict | None, target: int,
+              rung_epochs: list[int]) -> dict:
+    """Train the alive members from ``snapshot`` to epoch ``target``, scoring and saving after
+    every epoch; returns the bank's snapshot at ``target``."""
+    from .. import recipe
+
+    config, data, device, seed = run.config, run.data, run.device, run.group.seed
+    alive = list(record.alive)
+    members = [run.group.members[i] for i in alive]
+    model = recipe.build_model(config, data, [m.seed for m in members]).to(device)
+    taus = torch.tensor([m.temperature for m in members])
+    lrs = torch.tensor([m.lr for m in members])
+    rung_names = [t for t in run.terms if not obj.OBJECTIVES[t][1]]
+    holder: dict = {}
+
+    def on_epoch_end(epoch: int, snap) -> None:
+        batch = run.fit_opts.eval_batch_size
+        raw = obj.epoch_scores(model, data, taus, batch_size=batch, device=device)
+        if epoch + 1 in rung_epochs and rung_names:
+            raw.update(obj.rung_scores(rung_names, model, data, taus, sample=run.options.sample,
+                                       seed=seed, batch_size=batch, device=device))
+        raw["objective"] = obj.combine(run.terms, raw)
+        _append_scores(record, raw, alive)
+        record.epoch = epoch + 1
+        record.member_epochs += len(alive)
+        record.seconds = time.perf_counter() - run.started
+        holder["snapshot"] = snap()
+        run.save(record, holder["snapshot"])
+        best = np.nanmax(np.where(np.isnan(raw["objective"]), -np.inf, raw["objective"]))
+        run.progress.log(f"tune seed {seed}: epoch {epoch + 1}/{config.train.epochs}, "
+                         f"{len(alive)} members, best {terms_label(run.terms)} {best:.4g}")
+        if epoch + 1 >= target:
+            raise _Stop
+
+    try:
+        fit(model, data.to(device) if device.type == "cpu" else data,
+            temperatures=taus, lrs=lrs, options=run.fit_opts, seed=seed,
+            augment=recipe.make_augment(config, data), start_state=snapshot,
+            on_epoch_end=on_epoch_end, objective=recipe.make_objective(config, taus))
+    except _Stop:
+        pass
+    return holder["snapshot"]
+
+
+def _append_scores(record: SeedTune, raw: dict, alive: list[int]) -> None:
+    """One epoch's scores of the alive members into the record's full-width curves (None for
+    members already dropped, and for non-finite scores)."""
+    n = len(record.temperatures)
+    for name, values in record.curves.items():
+        row = [None] * n
+        if name in raw:
+            for j, i in enumerate(alive):
+                v = float(raw[name][j])
+                row[i] = v if math.isfinite(v) else None
+        values.append(row)
+
+
+def seed_status(folder: Path, seeds: list[int]) -> str:
+    """``"seed0 epoch 3/8 (4 members), seed1 starting"``: each running seed's last saved epoch
+    (``seed<S>/status.json``), for the Ray driver's progress line."""
+    parts = []
+    for seed in seeds:
+        path = folder / f"seed{seed}" / STATUS_FILE
+        try:
+            st = json.loads(path.read_text(encoding="utf-8"))
+            parts.append(f"seed{seed} epoch {st['epoch']}/{st['epochs']} "
+                         f"({st['members']} members)")
+        except (OSError, ValueError, KeyError):
+            if path.parent.is_dir():
+                parts.append(f"seed{seed} starting")
+    return ", ".join(parts)
 
 
 def terms_label(terms: dict[str, float]) -> str:
@@ -281,23 +349,22 @@ def _seed_task(config_dict: dict, seed: int, options: dict, folder: str, threads
 
 def _tune_on_ray(config: Config, options: TuneOptions, folder: Path, resume: bool,
                  progress: Progress) -> list[SeedTune]:
-    """Every seed's tune as one Ray task (the sweep's resources and retries)."""
-    from ..sweep.ray import connect, import_ray
+    """Every seed's tune as one Ray task (the sweep's resources, retries and progress lines);
+    a seed whose task failed for good fails the tune (no choice without every seed)."""
+    from ..sweep.ray import RemoteJob, run_remote
 
-    ray = import_ray()
-    started = connect(config)
-    try:
-        task = ray.remote(_seed_task).options(
-            num_cpus=config.sweep.cpus_per_bank, num_gpus=config.sweep.gpus_per_bank,
-            max_retries=config.sweep.retries, retry_exceptions=False)
-        refs = [task.remote(config.to_dict(), seed, dataclasses.asdict(options),
-                            str(folder / f"seed{seed}"), max(1, int(config.sweep.cpus_per_bank)))
-                for seed in config.sweep.seeds]
-        progress.log(f"ray: {len(refs)} tune task(s) submitted")
-        return [SeedTune(**d) for d in ray.get(refs)]
-    finally:
-        if started:
-            ray.shutdown()
+    threads = max(1, int(config.sweep.cpus_per_bank))
+    jobs = [RemoteJob(f"seed{seed}", (config.to_dict(), seed, dataclasses.asdict(options),
+                                      str(folder / f"seed{seed}"), threads))
+            for seed in config.sweep.seeds]
+    by_name = {f"seed{seed}": seed for seed in config.sweep.seeds}
+    results = run_remote(config, _seed_task, jobs, progress=progress, kind="tune",
+                         status=lambda running: seed_status(folder, [by_name[n] for n in running]))
+    failed = {n: r for n, r in results.items() if isinstance(r, Exception)}
+    if failed:
+        name, exc = next(iter(failed.items()))
+        raise RuntimeError(f"tune {name} failed on Ray: {exc}") from exc
+    return [SeedTune(**results[job.name]) for job in jobs]
 
 
 def choose(records: list[SeedTune]) -> tuple[float, dict]:
