@@ -77,3 +77,37 @@ def test_chunked_cnn_runs_under_vmap(images28):
     with torch.no_grad():
         per_example = torch.func.vmap(lambda xi: model(xi[None])[0])(x)
         torch.testing.assert_close(per_example, model(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [8, 28])
+def test_cnn_is_the_textbook_conv_bn_relu_pool_stack_bit_for_bit(size):
+    """The trunk pools before its ReLU (cheaper); values and every gradient must be exactly
+    those of conv → BN → ReLU → max-pool written out with the member's own weights."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(16, 1, size, size, generator=g)
+    y = torch.randint(0, 10, (16,), generator=g)
+    model = create_model("cnn", members=1, seeds=[4], widths=(4, 6, 8), num_classes=10,
+                         in_channels=1, image_size=size).train()
+    loss = F.cross_entropy(model(x)[:, 0], y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+
+    def textbook(x):
+        fmt = torch.channels_last if size >= 16 else torch.contiguous_format  # as the cnn
+        h = model.normalize(x)
+        convs = [model.first, *model.convs]
+        for i, (conv, norm) in enumerate(zip(convs, model.norms)):
+            h = F.conv2d(h, conv.weight[0], None, 1, 1)
+            if i == 0:
+                h = h.contiguous(memory_format=fmt)
+            h = F.relu(F.batch_norm(h, None, None, norm.weight[0], norm.bias[0], True))
+            if model.pool_after[i]:
+                h = F.max_pool2d(h, 2)
+        return model.head(h.mean(dim=(2, 3)).unsqueeze(1))[:, 0]
+
+    ref_loss = F.cross_entropy(textbook(x), y)
+    ref_grads = torch.autograd.grad(ref_loss, list(model.parameters()), allow_unused=True)
+    assert torch.equal(loss, ref_loss)
+    for (name, _), a, b in zip(model.named_parameters(), grads, ref_grads):
+        assert torch.equal(a, b), name

@@ -1,7 +1,7 @@
 """``cnn``: a small banked convnet for 8×8 (digits) up to 32×32 (CIFAR) inputs.
 
-Three 3×3 conv–BN–ReLU stages (widths ``widths``), a 2×2 max-pool after the first two stages
-when the image is still larger than 4 px, then global average pooling to a
+3×3 conv–BN–ReLU stages (widths ``widths``, three by default), a 2×2 max-pool after every stage
+but the last while the image is still larger than 4 px, then global average pooling to a
 ``widths[-1]``-dimensional feature and a linear head. The first convolution reads the shared
 input once for all members (``shared_input``); later ones are grouped with ``groups=K``.
 
@@ -89,14 +89,18 @@ class BankCNN(BankModel):
         if self._large_cpu_maps(x) and not torch._C._are_functorch_transforms_active():
             # (vmap / jacrev, e.g. the dynamics study's kernels, cannot change memory format)
             h = h.contiguous(memory_format=torch.channels_last)
-        h = F.relu(self.norms[0].forward_members(h, lo, hi))
-        if self.pool_after[0]:
-            h = F.max_pool2d(h, 2)
+        h = self._relu_pool(self.norms[0].forward_members(h, lo, hi), self.pool_after[0])
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms[1:]), start=1):
-            h = F.relu(norm.forward_members(conv.forward_members(h, lo, hi), lo, hi))
-            if self.pool_after[i]:
-                h = F.max_pool2d(h, 2)
+            h = self._relu_pool(norm.forward_members(conv.forward_members(h, lo, hi), lo, hi),
+                                self.pool_after[i])
         return h.mean(dim=(2, 3)).view(h.shape[0], n, -1)  # (B, n, D)
+
+    @staticmethod
+    def _relu_pool(h: torch.Tensor, pool: bool) -> torch.Tensor:
+        """ReLU then 2×2 max-pool, computed as pool then ReLU: the same values and the same
+        gradients (max commutes with the monotone ReLU, and both pick the window's first
+        maximum), with the ReLU and its backward on a quarter of the map."""
+        return F.relu(F.max_pool2d(h, 2)) if pool else F.relu(h)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         self.split_input(x)  # validates the input's shape
