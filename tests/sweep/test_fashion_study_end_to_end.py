@@ -55,16 +55,20 @@ def test_recipe_runs_every_evaluation(study):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {r["dataset"] for r in rows} == {"fashion_mnist"}
     assert {r["status"] for r in rows} <= {"ok", "stalled"}
+    # the auto suite's every stage ran (Square last, on the pairs still robust) and backs a
+    # verdict (not the cheap suite's upper bound)
     for key in ("test_acc", "test_ece_ts", "corr_acc_mean", "robust_acc_worst",
-                "robust_acc_square", "robust_verdict"):
+                "robust_acc_pgd_ce_tau", "worst_upto_apgd_t", "worst_upto_square",
+                "robust_verdict"):
         assert all(r[key] != "" for r in rows), key
+    assert all(r["worst_case_upper_bound"] == "false" for r in rows)
     sweep = json.loads((study / "sweep.json").read_text())
     assert sweep["config"]["data"]["name"] == "fashion_mnist"
     assert set(sweep["evaluations"]) >= {"clean", "calibration", "corruption", "adversarial"}
     info = json.loads((study / "groups" / "seed0" / "eval.json").read_text())
     # the recipe's radius and suite, not the generic 28 px default (8/255)
     assert info["adversarial"]["eps"] == pytest.approx(0.1)
-    assert info["adversarial"]["suite"] == "standard"
+    assert info["adversarial"]["suite"] == "auto"
     assert (study / "report.html").is_file() and (study / "dynamics.json").is_file()
     # the data as read: sizes, class names and folder, recorded and shown in the report
     assert sweep["data"]["sizes"] == {"train": 550, "val": 50, "test": 100}

@@ -9,7 +9,8 @@ resnet18 (width 16, 32 px) was 1.5× slower than 8 runs. The rule, measured in
 ``bench/bank_vs_sequential.py`` on a 2-core EPYC (README, "Measured figures"):
 
 - CPU, a family that chunks its own members on large maps (``member_chunk``, the cnn): one
-  bank per seed — it is never slower than its members trained alone;
+  bank per seed — it is never slower than its members trained alone (28×28, K = 7, over 4,096
+  images: ratio 1.00);
 - CPU, any other family: banks of ``floor(CPU_BANK_FLOATS / a)`` members (at least 1;
   ``models/layers.py``), where ``a`` is the largest activation one member keeps for backward
   on a training batch, found by one forward pass of a K = 1 model (no timing, so the plan is
