@@ -32,21 +32,14 @@ import sys
 import time
 
 import torch
+from profile_bank import CONFIGS as PROFILED  # bench/ is on sys.path when run as a script
+from profile_bank import make_step
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from tempcheck.registry import create_model
-from tempcheck.softmax import tempered_cross_entropy
-from tempcheck.train.optim import BankOptimizer
-
-CONFIGS = {
-    "digits": dict(model="cnn", options={"widths": (16, 32, 64)}, channels=1, size=8, batch=64),
-    "mnist28": dict(model="cnn", options={"widths": (16, 32, 64)}, channels=1, size=28,
-                    batch=128),
-    "fashion": dict(model="cnn", options={"widths": (16, 32, 64, 128)}, channels=1, size=28,
-                    batch=128),
-    "resnet32": dict(model="resnet18", options={"width": 16}, channels=3, size=32, batch=64),
-}
+# profile_bank's configurations, plus the Fashion-MNIST recipe's model
+CONFIGS = {**PROFILED, "fashion": dict(model="cnn", options={"widths": (16, 32, 64, 128)},
+                                       channels=1, size=28, batch=128)}
 # operators whose self time is GEMM work, forward and backward (convolutions, the head's matmuls)
 MATMUL_OPS = ("mm", "bmm", "addmm", "matmul", "linear")
 
@@ -70,20 +63,10 @@ def _timed(fn) -> float:
 
 def measure(name: str, steps: int) -> dict:
     cfg = CONFIGS[name]
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(cfg["batch"], cfg["channels"], cfg["size"], cfg["size"], generator=g)
-    y = torch.randint(0, 10, (cfg["batch"],), generator=g)
-    model = create_model(cfg["model"], members=1, seeds=[0], num_classes=10,
-                         in_channels=cfg["channels"], image_size=cfg["size"],
-                         **cfg["options"]).train()
-    opt = BankOptimizer(list(model.parameters()), torch.full((1,), 0.05), kind="sgd",
-                        momentum=0.9, weight_decay=5e-4)
+    one_step = make_step(cfg, 1, {})  # forward, tempered loss, backward, BankOptimizer step
 
     def step() -> None:
-        loss = tempered_cross_entropy(model(x), y, torch.ones(1)).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        one_step(0)
 
     for _ in range(3):
         step()
