@@ -28,10 +28,11 @@ import torch
 
 from ..atomic import atomic_torch_save, atomic_write_json, load_checkpoint
 from ..config import Config
+from ..data.base import DatasetSplits
 from ..errors import ConfigError, RunFolderError
 from ..progress import NullProgress, Progress
 from ..sweep.plan import Group, plan_groups
-from ..train.loop import fit
+from ..train.loop import FitOptions, fit
 from . import objectives as obj
 from .prune import keep_members
 from .rungs import RULES, Rung, make_plan, parse_plan, plan_cost, select
@@ -137,9 +138,9 @@ class _SeedRun:
     terms: dict[str, float]
     group: Group
     folder: Path
-    data: object
+    data: DatasetSplits
     device: torch.device
-    fit_opts: object
+    fit_opts: FitOptions
     progress: Progress
     started: float = 0.0
 
